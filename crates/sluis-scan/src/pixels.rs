@@ -1,0 +1,833 @@
+//! Pixel decoding under declared geometry: native, RLE lossless and JPEG lossless.
+//!
+//! Every decoder writes into buffers sized from the *checked* geometry (rows x columns x frames,
+//! already compared with the limits), never from a size the compressed stream declares. Frames
+//! that decode to more or fewer samples than the geometry says are refused.
+//!
+//! Bits above Bits Stored are a covert channel (a vendor could hide data in the unused high bits
+//! of every pixel), so they are cleared (unsigned) or set to the sign (signed) and the number of
+//! samples changed is reported.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
+use std::ops::Range;
+
+use crate::limits::Limits;
+use crate::model::Samples;
+use crate::preflight::{Fragment, PixelLayout, Structure};
+use crate::refusal::{Location, Refusal, Rule};
+use crate::syntax::Codec;
+
+/// The geometry the pixel data must match.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PixelSpec {
+    pub rows: u16,
+    pub columns: u16,
+    /// Total frames in the pixel data (all channels).
+    pub frames: u32,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub signed: bool,
+}
+
+impl PixelSpec {
+    pub(crate) fn frame_samples(&self) -> usize {
+        usize::from(self.rows).saturating_mul(usize::from(self.columns))
+    }
+
+    fn bytes_per_sample(&self) -> usize {
+        usize::from(self.bits_allocated / 8)
+    }
+}
+
+/// The result of decoding: one sample buffer per channel, and how many samples had their
+/// padding bits normalised.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub channels: Vec<Samples>,
+    pub padding_bits_cleared: u64,
+}
+
+fn pixel_loc(structure: &Structure<'_>, offset: usize) -> Location {
+    structure.location(offset).with_element("(7FE0,0010)")
+}
+
+/// Checks the memory needed to decode, then decodes the pixel data into `channel_frames.len()`
+/// channel buffers of `channel_frames[i]` frames each.
+pub(crate) fn decode(
+    structure: &Structure<'_>,
+    spec: &PixelSpec,
+    channel_frames: &[u32],
+    limits: &Limits,
+) -> Result<Decoded, Refusal> {
+    let layout = structure.pixel_data.as_ref().ok_or_else(|| {
+        Refusal::sender(
+            Rule::MissingAttribute,
+            Location::element("(7FE0,0010)"),
+            "an image without Pixel Data",
+        )
+    })?;
+    let frame_samples = spec.frame_samples();
+    let total_samples = frame_samples
+        .checked_mul(usize::try_from(spec.frames).unwrap_or(usize::MAX))
+        .ok_or_else(|| {
+            Refusal::sender(
+                Rule::ImageDimensions,
+                Location::default(),
+                "pixel count overflows",
+            )
+        })?;
+    let total_bytes = total_samples.saturating_mul(spec.bytes_per_sample());
+    // What this decode holds at its peak: the output, plus one frame of decoder scratch for
+    // compressed data, plus the inflated data set if there is one.
+    let scratch = match layout {
+        PixelLayout::Native { .. } => 0,
+        PixelLayout::Encapsulated { .. } => frame_samples
+            .saturating_mul(spec.bytes_per_sample())
+            .saturating_mul(2),
+    };
+    let inflated = if structure.inflated {
+        structure.dataset.len()
+    } else {
+        0
+    };
+    let need = total_bytes.saturating_add(scratch).saturating_add(inflated);
+    if u64::try_from(need).map_or(true, |n| n > limits.max_memory_bytes) {
+        return Err(Refusal::sender(
+            Rule::MemoryLimit,
+            Location::element("(7FE0,0010)"),
+            format!(
+                "decoding needs about {need} bytes, more than the configured maximum of {} bytes",
+                limits.max_memory_bytes
+            ),
+        ));
+    }
+    let frames_sum: u64 = channel_frames.iter().map(|&f| u64::from(f)).sum();
+    if frames_sum != u64::from(spec.frames) {
+        return Err(Refusal::internal(
+            Rule::ImageDimensions,
+            Location::default(),
+            "channel frame counts do not add up to the number of frames",
+        ));
+    }
+    let mut out = Output::new(spec, channel_frames)?;
+    match layout {
+        PixelLayout::Native { value } => {
+            native(structure, value.clone(), spec, total_bytes, &mut out)?;
+        }
+        PixelLayout::Encapsulated {
+            offset_table,
+            fragments,
+        } => {
+            let codec = structure.syntax.codec().ok_or_else(|| {
+                Refusal::sender(
+                    Rule::PixelDataEncapsulation,
+                    pixel_loc(structure, value_start(fragments)),
+                    format!(
+                        "encapsulated pixel data under {}, which is a native transfer syntax",
+                        structure.syntax
+                    ),
+                )
+            })?;
+            let frames = map_frames(
+                structure,
+                offset_table.clone(),
+                fragments,
+                spec.frames,
+                codec,
+            )?;
+            let mut scratch: Vec<u8> = Vec::new();
+            for (index, frame) in frames.iter().enumerate() {
+                let bytes = frame_bytes(structure, fragments, frame, &mut scratch)?;
+                let offset = fragments.get(frame.start).map_or(0, |f| f.value.start);
+                let loc = pixel_loc(structure, offset);
+                match codec {
+                    Codec::Rle => rle::decode_frame(bytes, spec, index, &mut out, &loc)?,
+                    Codec::JpegLossless => jpeg::decode_frame(bytes, spec, index, &mut out, &loc)?,
+                }
+            }
+        }
+    }
+    out.finish(spec)
+}
+
+fn value_start(fragments: &[Fragment]) -> usize {
+    fragments.first().map_or(0, |f| f.value.start)
+}
+
+/// Destination buffers, one per channel, filled frame by frame.
+struct Output {
+    channels: Vec<Samples>,
+    /// For each global frame index: (channel, frame within channel).
+    frame_map: Vec<(usize, usize)>,
+}
+
+impl Output {
+    fn new(spec: &PixelSpec, channel_frames: &[u32]) -> Result<Self, Refusal> {
+        let frame_samples = spec.frame_samples();
+        let mut channels = Vec::with_capacity(channel_frames.len());
+        let mut frame_map = Vec::new();
+        for (c, &frames) in channel_frames.iter().enumerate() {
+            let frames = usize::try_from(frames).unwrap_or(usize::MAX);
+            let len = frame_samples.saturating_mul(frames);
+            let samples = match spec.bits_allocated {
+                8 => Samples::U8(try_zeroed(len)?),
+                _ => Samples::U16(try_zeroed(len)?),
+            };
+            channels.push(samples);
+            frame_map.extend((0..frames).map(|f| (c, f)));
+        }
+        Ok(Output {
+            channels,
+            frame_map,
+        })
+    }
+
+    /// The destination of global frame `index`.
+    fn frame_mut(&mut self, index: usize, frame_samples: usize) -> Option<FrameMut<'_>> {
+        let &(c, f) = self.frame_map.get(index)?;
+        let start = f.checked_mul(frame_samples)?;
+        let range = start..start.checked_add(frame_samples)?;
+        match self.channels.get_mut(c)? {
+            Samples::U8(v) => v.get_mut(range).map(FrameMut::U8),
+            Samples::U16(v) => v.get_mut(range).map(FrameMut::U16),
+        }
+    }
+
+    fn finish(mut self, spec: &PixelSpec) -> Result<Decoded, Refusal> {
+        let mut cleared = 0u64;
+        for ch in &mut self.channels {
+            cleared = cleared.saturating_add(normalise_padding(ch, spec.bits_stored, spec.signed));
+        }
+        Ok(Decoded {
+            channels: self.channels,
+            padding_bits_cleared: cleared,
+        })
+    }
+}
+
+enum FrameMut<'a> {
+    U8(&'a mut [u8]),
+    U16(&'a mut [u16]),
+}
+
+fn try_zeroed<T: Clone + Default>(len: usize) -> Result<Vec<T>, Refusal> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Refusal::sender(
+            Rule::MemoryLimit,
+            Location::element("(7FE0,0010)"),
+            format!("cannot reserve {len} samples"),
+        )
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
+}
+
+/// Clears (or sign-fills) the bits above `bits_stored`; returns how many samples changed.
+fn normalise_padding(samples: &mut Samples, bits_stored: u16, signed: bool) -> u64 {
+    let mut changed = 0u64;
+    match samples {
+        Samples::U16(v) if bits_stored < 16 => {
+            let keep: u16 = (1u16 << bits_stored).wrapping_sub(1);
+            let sign_bit: u16 = 1u16 << bits_stored.saturating_sub(1);
+            for x in v.iter_mut() {
+                let stored = *x & keep;
+                let new = if signed && stored & sign_bit != 0 {
+                    stored | !keep
+                } else {
+                    stored
+                };
+                changed = changed.wrapping_add(u64::from(new != *x));
+                *x = new;
+            }
+        }
+        Samples::U8(v) if bits_stored < 8 => {
+            let keep: u8 = (1u8 << bits_stored).wrapping_sub(1);
+            let sign_bit: u8 = 1u8 << bits_stored.saturating_sub(1);
+            for x in v.iter_mut() {
+                let stored = *x & keep;
+                let new = if signed && stored & sign_bit != 0 {
+                    stored | !keep
+                } else {
+                    stored
+                };
+                changed = changed.wrapping_add(u64::from(new != *x));
+                *x = new;
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// Native pixel data: the element must hold exactly the declared samples (plus one pad byte for
+/// an odd number of 8-bit samples).
+fn native(
+    structure: &Structure<'_>,
+    value: Range<usize>,
+    spec: &PixelSpec,
+    total_bytes: usize,
+    out: &mut Output,
+) -> Result<(), Refusal> {
+    if structure.syntax.codec().is_some() {
+        return Err(Refusal::sender(
+            Rule::PixelDataEncapsulation,
+            pixel_loc(structure, value.start),
+            format!(
+                "native pixel data under {}, which requires encapsulated fragments",
+                structure.syntax
+            ),
+        ));
+    }
+    let bytes = structure.dataset.get(value.clone()).unwrap_or_default();
+    let padded = total_bytes
+        .checked_add(total_bytes % 2)
+        .unwrap_or(total_bytes);
+    if bytes.len() != total_bytes && bytes.len() != padded {
+        return Err(Refusal::sender(
+            Rule::PixelDataLength,
+            pixel_loc(structure, value.start),
+            format!(
+                "{} x {} x {} frames x {} bits needs {total_bytes} bytes, the element holds {}",
+                spec.rows,
+                spec.columns,
+                spec.frames,
+                spec.bits_allocated,
+                bytes.len()
+            ),
+        ));
+    }
+    let big_endian = structure.syntax.encoding().big_endian;
+    let frame_samples = spec.frame_samples();
+    let frame_bytes = frame_samples.saturating_mul(spec.bytes_per_sample());
+    let frames = usize::try_from(spec.frames).unwrap_or(usize::MAX);
+    for (index, src) in bytes
+        .chunks_exact(frame_bytes.max(1))
+        .take(frames)
+        .enumerate()
+    {
+        match out.frame_mut(index, frame_samples) {
+            Some(FrameMut::U16(dst)) => {
+                for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                    let pair = [
+                        s.first().copied().unwrap_or(0),
+                        s.get(1).copied().unwrap_or(0),
+                    ];
+                    *d = if big_endian {
+                        u16::from_be_bytes(pair)
+                    } else {
+                        u16::from_le_bytes(pair)
+                    };
+                }
+            }
+            Some(FrameMut::U8(dst)) => {
+                dst.copy_from_slice(src.get(..dst.len()).unwrap_or_default())
+            }
+            None => {
+                return Err(Refusal::internal(
+                    Rule::ImageDimensions,
+                    pixel_loc(structure, value.start),
+                    "frame index out of range",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps encapsulated fragments to frames (PS3.5 §A.4): one fragment per frame, all fragments for
+/// a single frame, the basic offset table, or (JPEG only) a new frame at every fragment that
+/// starts with an SOI marker. Returns, for each frame, the range of fragment indices.
+fn map_frames(
+    structure: &Structure<'_>,
+    offset_table: Range<usize>,
+    fragments: &[Fragment],
+    frames: u32,
+    codec: Codec,
+) -> Result<Vec<Range<usize>>, Refusal> {
+    let frames = usize::try_from(frames).unwrap_or(usize::MAX);
+    let fail = |detail: String| {
+        Refusal::sender(
+            Rule::FrameFragments,
+            pixel_loc(structure, value_start(fragments)),
+            detail,
+        )
+    };
+    if fragments.is_empty() {
+        return Err(fail("encapsulated pixel data has no fragments".into()));
+    }
+    if fragments.len() == frames {
+        return Ok((0..frames).map(|i| i..i.saturating_add(1)).collect());
+    }
+    if frames == 1 {
+        return Ok(vec![0..fragments.len()]);
+    }
+    if fragments.len() < frames {
+        return Err(fail(format!(
+            "{} fragments cannot hold {frames} frames",
+            fragments.len()
+        )));
+    }
+    let table = structure.dataset.get(offset_table).unwrap_or_default();
+    if !table.is_empty() {
+        let offsets: Vec<u64> = table
+            .chunks_exact(4)
+            .map(|c| {
+                u64::from(u32::from_le_bytes([
+                    c.first().copied().unwrap_or(0),
+                    c.get(1).copied().unwrap_or(0),
+                    c.get(2).copied().unwrap_or(0),
+                    c.get(3).copied().unwrap_or(0),
+                ]))
+            })
+            .collect();
+        if offsets.len() != frames {
+            return Err(fail(format!(
+                "basic offset table has {} entries for {frames} frames",
+                offsets.len()
+            )));
+        }
+        let mut starts = Vec::with_capacity(frames);
+        for (i, off) in offsets.iter().enumerate() {
+            let idx = fragments
+                .iter()
+                .position(|f| f.relative_offset == *off)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "basic offset table entry {i} ({off}) does not point at a fragment"
+                    ))
+                })?;
+            if starts.last().is_some_and(|&prev| idx <= prev) || (i == 0 && idx != 0) {
+                return Err(fail(
+                    "basic offset table entries are not ascending from the first fragment".into(),
+                ));
+            }
+            starts.push(idx);
+        }
+        return Ok(ranges_from_starts(&starts, fragments.len()));
+    }
+    match codec {
+        Codec::JpegLossless => {
+            let starts: Vec<usize> = fragments
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    structure
+                        .dataset
+                        .get(f.value.clone())
+                        .is_some_and(|b| b.starts_with(&[0xFF, 0xD8]))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if starts.len() != frames || starts.first() != Some(&0) {
+                return Err(fail(format!(
+                    "without an offset table, {} fragments start a JPEG stream but there are {frames} frames",
+                    starts.len()
+                )));
+            }
+            Ok(ranges_from_starts(&starts, fragments.len()))
+        }
+        Codec::Rle => Err(fail(format!(
+            "RLE needs one fragment per frame; found {} for {frames} frames",
+            fragments.len()
+        ))),
+    }
+}
+
+fn ranges_from_starts(starts: &[usize], total: usize) -> Vec<Range<usize>> {
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| s..starts.get(i.saturating_add(1)).copied().unwrap_or(total))
+        .collect()
+}
+
+/// The bytes of one frame: the fragment itself, or its fragments joined into `scratch`.
+fn frame_bytes<'s>(
+    structure: &'s Structure<'_>,
+    fragments: &[Fragment],
+    frame: &Range<usize>,
+    scratch: &'s mut Vec<u8>,
+) -> Result<&'s [u8], Refusal> {
+    let parts = fragments.get(frame.clone()).unwrap_or_default();
+    if let [one] = parts {
+        return Ok(structure.dataset.get(one.value.clone()).unwrap_or_default());
+    }
+    scratch.clear();
+    for part in parts {
+        scratch.extend_from_slice(
+            structure
+                .dataset
+                .get(part.value.clone())
+                .unwrap_or_default(),
+        );
+    }
+    Ok(scratch.as_slice())
+}
+
+/// RLE Lossless (PS3.5 Annex G).
+///
+/// Written here rather than taken from dicom-transfer-syntax-registry 0.10: its RLE decoder reads
+/// the segment header without checking the fragment length, expands PackBits runs without an
+/// output cap, and indexes decoded segments without checking their length (a short segment
+/// panics). This one checks the header and decodes every segment into exactly rows x columns
+/// bytes.
+mod rle {
+    use super::{FrameMut, Output, PixelSpec};
+    use crate::refusal::{Location, Refusal, Rule};
+
+    const HEADER: usize = 64;
+
+    pub(super) fn decode_frame(
+        fragment: &[u8],
+        spec: &PixelSpec,
+        index: usize,
+        out: &mut Output,
+        loc: &Location,
+    ) -> Result<(), Refusal> {
+        let fail = |detail: String| {
+            Refusal::sender(
+                Rule::RleInvalid,
+                loc.clone(),
+                format!("frame {index}: {detail}"),
+            )
+        };
+        let header = fragment.get(..HEADER).ok_or_else(|| {
+            fail(format!(
+                "fragment of {} bytes is shorter than the 64-byte RLE header",
+                fragment.len()
+            ))
+        })?;
+        let word = |i: usize| -> u32 {
+            let at = i.saturating_mul(4);
+            let b = |k: usize| header.get(at.saturating_add(k)).copied().unwrap_or(0);
+            u32::from_le_bytes([b(0), b(1), b(2), b(3)])
+        };
+        let segments = usize::try_from(word(0)).unwrap_or(usize::MAX);
+        let expected = usize::from(spec.bits_allocated / 8);
+        if segments != expected {
+            return Err(fail(format!(
+                "{segments} segments, expected {expected} for one {}-bit sample per pixel",
+                spec.bits_allocated
+            )));
+        }
+        let mut offsets = Vec::with_capacity(segments.saturating_add(1));
+        for i in 1..=segments {
+            offsets.push(usize::try_from(word(i)).unwrap_or(usize::MAX));
+        }
+        offsets.push(fragment.len());
+        if offsets.first() != Some(&HEADER) || offsets.windows(2).any(|w| w.first() > w.get(1)) {
+            return Err(fail(
+                "segment offsets do not start after the header and ascend within the fragment"
+                    .into(),
+            ));
+        }
+        let frame_samples = spec.frame_samples();
+        let mut plane: Vec<u8> = Vec::new();
+        plane
+            .try_reserve_exact(frame_samples)
+            .map_err(|_| fail("cannot reserve a segment buffer".into()))?;
+        let dst = out
+            .frame_mut(index, frame_samples)
+            .ok_or_else(|| fail("frame index out of range".into()))?;
+        let mut dst = dst;
+        for s in 0..segments {
+            let start = offsets.get(s).copied().unwrap_or(0);
+            let end = offsets.get(s.saturating_add(1)).copied().unwrap_or(0);
+            let segment = fragment.get(start..end).unwrap_or_default();
+            plane.clear();
+            unpack(segment, frame_samples, &mut plane)
+                .map_err(|d| fail(format!("segment {s}: {d}")))?;
+            // Segment 0 holds the most significant bytes (PS3.5 §G.2).
+            match &mut dst {
+                FrameMut::U8(d) => d.copy_from_slice(&plane),
+                FrameMut::U16(d) => {
+                    let shift = if s == 0 { 8 } else { 0 };
+                    for (x, &b) in d.iter_mut().zip(plane.iter()) {
+                        *x |= u16::from(b) << shift;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// PackBits (PS3.5 §G.3.1) into exactly `want` bytes. At most one byte may follow the point
+    /// where the output is full (segments are padded to even length); more is hidden data.
+    fn unpack(mut input: &[u8], want: usize, out: &mut Vec<u8>) -> Result<(), String> {
+        while out.len() < want {
+            let (&n, rest) = input
+                .split_first()
+                .ok_or_else(|| format!("decodes to {} bytes, {want} expected", out.len()))?;
+            input = rest;
+            let room = want.saturating_sub(out.len());
+            let n = i8::from_ne_bytes([n]);
+            if n >= 0 {
+                let count = usize::from(n.unsigned_abs()).saturating_add(1);
+                if count > room {
+                    return Err(format!("a literal run passes the {want}-byte segment"));
+                }
+                let (lit, rest) = input
+                    .split_at_checked(count)
+                    .ok_or("a literal run passes the end of the segment")?;
+                out.extend_from_slice(lit);
+                input = rest;
+            } else if n != -128 {
+                let count = usize::from(n.unsigned_abs()).saturating_add(1);
+                if count > room {
+                    return Err(format!("a replicate run passes the {want}-byte segment"));
+                }
+                let (&b, rest) = input
+                    .split_first()
+                    .ok_or("a replicate run passes the end of the segment")?;
+                out.resize(out.len().saturating_add(count), b);
+                input = rest;
+            }
+        }
+        if input.len() > 1 {
+            return Err(format!("{} bytes follow the complete segment", input.len()));
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn packbits_runs_and_caps() {
+            let mut out = Vec::new();
+            unpack(&[0x02, 1, 2, 3, 0xFE, 9], 6, &mut out).unwrap();
+            assert_eq!(out, [1, 2, 3, 9, 9, 9]);
+            out.clear();
+            // A replicate run of 128 into a 6-byte segment is refused, not expanded.
+            assert!(unpack(&[0x81, 7], 6, &mut out).is_err());
+            out.clear();
+            assert!(unpack(&[0x02, 1, 2], 3, &mut out).is_err());
+            out.clear();
+            assert!(unpack(&[0x00, 1, 0x00, 2, 3, 4], 2, &mut out).is_err());
+        }
+    }
+}
+
+/// JPEG Lossless (ISO/IEC 10918-1 process 14), decoded by the `jpeg-decoder` crate that dicom-rs
+/// uses, with two guards dicom-rs lacks: the frame header (SOF) is checked against the declared
+/// geometry before decoding, so the decoder's buffer is sized by checked values, and the
+/// decoder's own buffer limit is set to one frame.
+mod jpeg {
+    use super::{FrameMut, Output, PixelSpec};
+    use crate::refusal::{Location, Refusal, Rule};
+
+    pub(super) fn decode_frame(
+        bytes: &[u8],
+        spec: &PixelSpec,
+        index: usize,
+        out: &mut Output,
+        loc: &Location,
+    ) -> Result<(), Refusal> {
+        let fail = |detail: String| {
+            Refusal::sender(
+                Rule::JpegInvalid,
+                loc.clone(),
+                format!("frame {index}: {detail}"),
+            )
+        };
+        let sof = frame_header(bytes).map_err(&fail)?;
+        if sof.marker != 0xC3 {
+            return Err(fail(format!(
+                "SOF marker FF{:02X} is not lossless (SOF3)",
+                sof.marker
+            )));
+        }
+        if sof.rows != spec.rows || sof.columns != spec.columns || sof.components != 1 {
+            return Err(fail(format!(
+                "JPEG frame is {} x {} with {} components; the data set declares {} x {} with 1",
+                sof.rows, sof.columns, sof.components, spec.rows, spec.columns
+            )));
+        }
+        if sof.precision < 2
+            || sof.precision > 16
+            || (spec.bits_allocated == 8 && sof.precision > 8)
+        {
+            return Err(fail(format!(
+                "precision {} does not fit {} bits allocated",
+                sof.precision, spec.bits_allocated
+            )));
+        }
+        let frame_samples = spec.frame_samples();
+        let wide = sof.precision > 8;
+        let expected = if wide {
+            frame_samples.saturating_mul(2)
+        } else {
+            frame_samples
+        };
+        let mut decoder = jpeg_decoder::Decoder::new(bytes);
+        decoder.set_max_decoding_buffer_size(expected);
+        // jpeg-decoder is well fuzzed, but a panic inside a third-party decoder must still end as
+        // a refusal, not a crash of the pipeline.
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.decode()))
+            .map_err(|_| {
+                Refusal::internal(
+                    Rule::JpegInvalid,
+                    loc.clone(),
+                    format!("frame {index}: the JPEG decoder panicked"),
+                )
+            })?
+            .map_err(|e| fail(format!("decoder: {e}")))?;
+        if decoded.len() != expected {
+            return Err(fail(format!(
+                "decoded {} bytes, expected {expected}",
+                decoded.len()
+            )));
+        }
+        let dst = out
+            .frame_mut(index, frame_samples)
+            .ok_or_else(|| fail("frame index out of range".into()))?;
+        match dst {
+            FrameMut::U16(d) if wide => {
+                // jpeg-decoder returns 16-bit samples in native byte order.
+                for (x, s) in d.iter_mut().zip(decoded.chunks_exact(2)) {
+                    *x = u16::from_ne_bytes([
+                        s.first().copied().unwrap_or(0),
+                        s.get(1).copied().unwrap_or(0),
+                    ]);
+                }
+            }
+            FrameMut::U16(d) => {
+                for (x, &s) in d.iter_mut().zip(decoded.iter()) {
+                    *x = u16::from(s);
+                }
+            }
+            FrameMut::U8(d) => d.copy_from_slice(&decoded),
+        }
+        Ok(())
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) struct FrameHeader {
+        pub marker: u8,
+        pub precision: u8,
+        pub rows: u16,
+        pub columns: u16,
+        pub components: u8,
+    }
+
+    /// Walks the marker segments from SOI to the first SOF and reads it.
+    pub(super) fn frame_header(bytes: &[u8]) -> Result<FrameHeader, String> {
+        if !bytes.starts_with(&[0xFF, 0xD8]) {
+            return Err("the frame does not start with an SOI marker".into());
+        }
+        let mut pos = 2usize;
+        loop {
+            // Skip fill bytes (0xFF) before a marker code.
+            let mut code = 0u8;
+            let mut saw_ff = false;
+            while let Some(&b) = bytes.get(pos) {
+                pos = pos.saturating_add(1);
+                if b == 0xFF {
+                    saw_ff = true;
+                } else if saw_ff {
+                    code = b;
+                    break;
+                } else {
+                    return Err(format!(
+                        "expected a marker at offset {}",
+                        pos.saturating_sub(1)
+                    ));
+                }
+            }
+            if code == 0 {
+                return Err("no frame header (SOF) before the end of the frame".into());
+            }
+            let len_at = pos;
+            let hi = bytes.get(len_at).copied().ok_or("segment length missing")?;
+            let lo = bytes
+                .get(len_at.saturating_add(1))
+                .copied()
+                .ok_or("segment length missing")?;
+            let seg_len = usize::from(u16::from_be_bytes([hi, lo]));
+            if seg_len < 2 || len_at.saturating_add(seg_len) > bytes.len() {
+                return Err(format!(
+                    "marker FF{code:02X} segment length {seg_len} runs past the frame"
+                ));
+            }
+            match code {
+                0xC0..=0xCF if code != 0xC4 && code != 0xC8 && code != 0xCC => {
+                    let seg = bytes
+                        .get(len_at.saturating_add(2)..len_at.saturating_add(seg_len))
+                        .unwrap_or_default();
+                    if seg.len() < 6 {
+                        return Err("frame header too short".into());
+                    }
+                    let b = |i: usize| seg.get(i).copied().unwrap_or(0);
+                    return Ok(FrameHeader {
+                        marker: code,
+                        precision: b(0),
+                        rows: u16::from_be_bytes([b(1), b(2)]),
+                        columns: u16::from_be_bytes([b(3), b(4)]),
+                        components: b(5),
+                    });
+                }
+                0xDA => return Err("scan (SOS) before the frame header".into()),
+                0xD8 | 0xD9 | 0xD0..=0xD7 | 0x01 => {
+                    return Err(format!(
+                        "unexpected marker FF{code:02X} before the frame header"
+                    ));
+                }
+                _ => pos = len_at.saturating_add(seg_len),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn finds_sof3_after_tables() {
+            let mut j = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x04, 0xAA, 0xBB];
+            j.extend_from_slice(&[
+                0xFF, 0xC3, 0x00, 0x0B, 16, 0x00, 0x80, 0x01, 0x00, 1, 1, 0x11, 0,
+            ]);
+            let h = frame_header(&j).unwrap();
+            assert_eq!(
+                h,
+                FrameHeader {
+                    marker: 0xC3,
+                    precision: 16,
+                    rows: 128,
+                    columns: 256,
+                    components: 1
+                }
+            );
+        }
+
+        #[test]
+        fn rejects_garbage() {
+            assert!(frame_header(&[]).is_err());
+            assert!(frame_header(&[0xFF, 0xD8]).is_err());
+            assert!(frame_header(&[0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xFF]).is_err());
+            assert!(frame_header(&[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02]).is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_bits_are_cleared_and_counted() {
+        let mut s = Samples::U16(vec![0x0FFF, 0xF001, 0x0800]);
+        assert_eq!(normalise_padding(&mut s, 12, false), 1);
+        assert_eq!(s, Samples::U16(vec![0x0FFF, 0x0001, 0x0800]));
+        let mut s = Samples::U16(vec![0x0800, 0x0001]);
+        // Signed 12-bit: 0x800 is negative, so its high bits become ones.
+        assert_eq!(normalise_padding(&mut s, 12, true), 1);
+        assert_eq!(s, Samples::U16(vec![0xF800, 0x0001]));
+    }
+}
