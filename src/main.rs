@@ -1,1 +1,114 @@
-fn main() {}
+//! The `sluis` command line: argument parsing and wiring over the library crates.
+//!
+//! Logic lives in the crates (`sluis-scan`, `sluis-synth`); this binary reads files within
+//! limits, calls them, writes results atomically, and maps outcomes to exit codes.
+
+mod demo;
+mod files;
+mod scan;
+mod synth;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluis_scan::{Limits, Refusal};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the input was refused: one line on stderr names the rule, where, and whose fault
+  2  the command line was wrong
+  3  a file could not be read or written (environment)
+  4  internal error: a bug in sluis; please report it";
+
+#[derive(Debug, Parser)]
+#[command(name = "sluis", version, about = "Use X-ray cargo scanners you cannot trust: intake, sanitising, custody.", after_help = EXIT_CODES)]
+struct Cli {
+    /// Limits for reading hostile input, as TOML (keys of `sluis_scan::Limits`; defaults apply
+    /// to keys left out).
+    #[arg(long, global = true, value_name = "FILE")]
+    limits: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run sluis end to end on synthetic scans and print where to look.
+    Demo(demo::Args),
+    /// Inspect, sanitise and render single scan files.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Scan(scan::Command),
+    /// Generate synthetic dual-energy cargo scans with ground-truth threat reports.
+    Synth(synth::Args),
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The input was refused by the sanitiser.
+    Refused { input: String, refusal: Refusal },
+    /// Reading or writing failed.
+    Environment(anyhow::Error),
+    /// A bug.
+    Internal(anyhow::Error),
+}
+
+impl Failure {
+    pub(crate) fn env(e: impl Into<anyhow::Error>) -> Self {
+        Failure::Environment(e.into())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Environment(e.into())
+    }
+}
+
+fn load_limits(path: Option<&PathBuf>) -> Result<Limits, Failure> {
+    let Some(path) = path else {
+        return Ok(Limits::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::env(anyhow::anyhow!("reading limits {}: {e}", path.display())))?;
+    let limits: Limits = toml::from_str(&text)
+        .map_err(|e| Failure::env(anyhow::anyhow!("limits {}: {e}", path.display())))?;
+    limits
+        .validate()
+        .map_err(|r| Failure::env(anyhow::anyhow!("limits {}: {}", path.display(), r.detail)))?;
+    Ok(limits)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUIS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = load_limits(cli.limits.as_ref()).and_then(|limits| match cli.command {
+        Command::Demo(args) => demo::run(&args, &limits),
+        Command::Scan(cmd) => scan::run(cmd, &limits),
+        Command::Synth(args) => synth::run(&args),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused { input, refusal }) => {
+            eprintln!("sluis: {input}: {refusal}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Environment(e)) => {
+            eprintln!("sluis: {e:#}");
+            ExitCode::from(3)
+        }
+        Err(Failure::Internal(e)) => {
+            eprintln!("sluis: internal error: {e:#}");
+            ExitCode::from(4)
+        }
+    }
+}

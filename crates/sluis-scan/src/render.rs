@@ -13,8 +13,9 @@ use crate::model::{Channel, ChannelKind, Image, LutShape, Photometric, Scan, Win
 /// What to render.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
-    /// Window centre and width in output units; default: the scan's first window, else the
-    /// 0.5th to 99.5th percentile of the channel.
+    /// Window centre and width in output units (the DICOM linear window); default: the scan's
+    /// first window for presentation images, else a logarithmic stretch between the 0.5th and
+    /// 99.9th percentiles of the frame.
     pub window: Option<Window>,
     /// Colour by material class from the dual-energy channels.
     pub material: bool,
@@ -78,23 +79,66 @@ fn physical(channel: &Channel, stored: u16, signed: bool) -> f64 {
     }
 }
 
-/// The window between the 0.5th and 99.5th percentiles of a frame (sampled).
-fn auto_window(channel: &Channel, range: std::ops::Range<usize>, signed: bool) -> Window {
+/// How stored values become brightness.
+#[derive(Debug, Clone, Copy)]
+enum Mapping {
+    /// DICOM linear window (PS3.3 §C.11.2.1.2) over rescaled values.
+    Linear(Window),
+    /// Logarithmic stretch between two stored values: transmission images span four decades,
+    /// and a log scale shows thin walls and dense cargo at once (the usual cargo display).
+    Log { lo: f64, hi: f64 },
+}
+
+impl Mapping {
+    fn apply(self, channel: &Channel, stored: u16, signed: bool) -> f64 {
+        match self {
+            Mapping::Linear(w) => apply_window(physical(channel, stored, signed), w),
+            Mapping::Log { lo, hi } => {
+                let v = f64::from(stored).max(1.0).ln();
+                ((v - lo) / (hi - lo).max(1e-9)).clamp(0.0, 1.0)
+            }
+        }
+    }
+}
+
+/// A logarithmic stretch between the 0.5th and 99.9th percentiles of a frame (sampled), at most
+/// six e-foldings deep.
+fn auto_mapping(channel: &Channel, range: std::ops::Range<usize>) -> Mapping {
+    let step = (range.len() / 200_000).max(1);
+    let mut values: Vec<f64> = range
+        .step_by(step)
+        .filter_map(|i| channel.samples.get(i))
+        .map(|v| f64::from(v).max(1.0).ln())
+        .collect();
+    if values.is_empty() {
+        return Mapping::Log { lo: 0.0, hi: 1.0 };
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let idx = ((values.len() - 1) as f64 * q).round() as usize;
+        values.get(idx).copied().unwrap_or(0.0)
+    };
+    // Pixels with no signal left (dense steel, lead) would otherwise pull the dark end of the
+    // stretch down to the noise floor; about six e-foldings of attenuation is what a cargo
+    // display shows.
+    let hi = at(0.999);
+    Mapping::Log {
+        lo: at(0.005).max(hi - 6.0),
+        hi,
+    }
+}
+
+/// A linear window over the 0.5th to 99.5th percentiles (for signed data, such as CT numbers).
+fn linear_auto(channel: &Channel, range: std::ops::Range<usize>, signed: bool) -> Window {
     let step = (range.len() / 200_000).max(1);
     let mut values: Vec<f64> = range
         .step_by(step)
         .filter_map(|i| channel.samples.get(i))
         .map(|v| physical(channel, v, signed))
         .collect();
-    if values.is_empty() {
-        return Window {
-            center: 0.5,
-            width: 1.0,
-        };
-    }
     values.sort_by(f64::total_cmp);
     let at = |q: f64| {
-        let idx = ((values.len() - 1) as f64 * q).round() as usize;
+        let idx = ((values.len().max(1) - 1) as f64 * q).round() as usize;
         values.get(idx).copied().unwrap_or(0.0)
     };
     let (lo, hi) = (at(0.005), at(0.995));
@@ -127,20 +171,23 @@ pub fn render(scan: &Scan, options: &RenderOptions) -> Result<RgbImage, RenderEr
     let start = n * frame as usize;
     let range = start..start + n;
     let base = display_channel(image).ok_or(RenderError::NoChannels)?;
-    let window = options
-        .window
-        .or_else(|| image.presentation.windows.first().copied())
-        .unwrap_or_else(|| auto_window(base, range.clone(), image.signed));
+    let for_presentation =
+        image.presentation_intent == Some(crate::model::PresentationIntent::ForPresentation);
+    let mapping = match options.window {
+        Some(w) => Mapping::Linear(w),
+        None => match image.presentation.windows.first() {
+            Some(w) if for_presentation => Mapping::Linear(*w),
+            _ if image.signed => Mapping::Linear(linear_auto(base, range.clone(), image.signed)),
+            _ => auto_mapping(base, range.clone()),
+        },
+    };
     let invert = image.photometric == Photometric::Monochrome1
         || image.presentation.lut_shape == Some(LutShape::Inverse);
     let mut data = Vec::with_capacity(n * 3);
     if options.material {
         let z = z_source(image)?;
         for i in range {
-            let v = apply_window(
-                physical(base, base.samples.get(i).unwrap_or(0), image.signed),
-                window,
-            );
+            let v = mapping.apply(base, base.samples.get(i).unwrap_or(0), image.signed);
             let class = z.class(i, image);
             data.extend_from_slice(&material_colour(class, v));
         }
@@ -155,10 +202,7 @@ pub fn render(scan: &Scan, options: &RenderOptions) -> Result<RgbImage, RenderEr
         }
     } else {
         for i in range {
-            let mut v = apply_window(
-                physical(base, base.samples.get(i).unwrap_or(0), image.signed),
-                window,
-            );
+            let mut v = mapping.apply(base, base.samples.get(i).unwrap_or(0), image.signed);
             if invert {
                 v = 1.0 - v;
             }

@@ -26,3 +26,30 @@ pub fn sample_files() -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Runs a dcmtk tool; dcmtk (Debian package `dcmtk`) is the independent peer these tests check
+/// sluis against, and `./scripts/test` installs it.
+pub fn dcmtk(tool: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run dcmtk's {tool} ({e}); install the Debian package dcmtk (./scripts/test does)"));
+    out
+}
+
+/// Writes a synthetic scan (small: 20 mm pixels) to a file and returns its path and the scan.
+pub fn synthetic_file(dir: &std::path::Path, seed: u64) -> (PathBuf, sluis_scan::Scan) {
+    let generated = sluis_synth::generate(&sluis_synth::Spec {
+        kind: sluis_synth::Kind::Container20,
+        seed,
+        index: 0,
+        pixel_mm: 20.0,
+    });
+    let mut scan = generated.scan;
+    scan.reports.clear();
+    let path = dir.join(format!("synthetic-{seed}.dcs"));
+    let bytes =
+        sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(scan.clone()))).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    (path, scan)
+}

@@ -87,8 +87,8 @@ pub(crate) struct Exposure {
 
 /// Exposes the attenuation maps, then derives Z-effective from the measured (noisy) images, as a
 /// scanner does: smoothed log attenuations, their ratio, and the material calibration. Where the
-/// high-energy attenuation is too small (air) or too large (no signal left) Z is undetermined
-/// and stored as 0.
+/// attenuation is too small (air) or too large (no signal left) Z is undetermined and stored
+/// as 0.
 pub(crate) fn expose_dual(
     maps: &AttenuationMaps,
     rows: usize,
@@ -108,7 +108,9 @@ pub(crate) fn expose_dual(
         .iter()
         .zip(al.iter())
         .map(|(&h, &l)| {
-            if !(0.08..=6.5).contains(&h) {
+            // Below 0.08 there is too little material to tell; above about 7 the low-energy
+            // image is starved of photons and the ratio is biased toward organic.
+            if !(0.08..=6.0).contains(&h) || l > 7.0 {
                 0
             } else {
                 (z_from_ratio(f64::from(l) / f64::from(h)) * Z_SCALE)

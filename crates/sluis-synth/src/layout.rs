@@ -905,7 +905,7 @@ fn conceal(rng: &mut ChaCha8Rng, solids: &mut Vec<Solid>, hold: Hold) -> Vec<Con
                         wall - 20.0,
                         by,
                         by + 100.0,
-                        1800.0,
+                        600.0,
                         Material::Organic,
                         1.15,
                     ));

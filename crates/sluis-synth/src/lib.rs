@@ -163,6 +163,10 @@ fn plate(rng: &mut ChaCha8Rng) -> String {
     )
 }
 
+fn truncate_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
 /// Generates one scan.
 pub fn generate(spec: &Spec) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -232,7 +236,10 @@ pub fn generate(spec: &Spec) -> Generated {
         scan_id: Some(scan_id.clone()),
         instance_number: Some(1),
         series_number: Some(1),
-        description: Some(format!("{} scan: {}", spec.kind, layout.cargo.join(", "))),
+        description: Some(truncate_chars(
+            &format!("{} scan: {}", spec.kind, layout.cargo.join(", ")),
+            64,
+        )),
     };
     let image = Image {
         rows: u16::try_from(grid.rows).unwrap_or(u16::MAX),

@@ -63,6 +63,9 @@ fn clean_text(s: &str, max_chars: usize, multiline: bool) -> Result<String, Stri
     {
         return Err(format!("holds control character U+{:04X}", u32::from(c)));
     }
+    if !multiline && t.contains('\\') {
+        return Err("holds several values where one is expected".to_string());
+    }
     let n = t.chars().count();
     if n > max_chars {
         return Err(format!(
@@ -482,5 +485,6 @@ mod tests {
         assert!(clean_text("line1\r\nline2", 64, true).is_ok());
         assert!(clean_text("line1\r\nline2", 64, false).is_err());
         assert!(clean_text(&"x".repeat(65), 64, false).is_err());
+        assert!(clean_text("A\\B", 64, false).is_err());
     }
 }

@@ -89,11 +89,13 @@ pub fn write_dicos<W: Write>(object: &DicosObject, out: W) -> Result<u64, WriteE
             check_image(&scan.image)?;
             (
                 canonical_class(scan.sop_class),
-                image_dataset(scan),
+                image_dataset(scan).finish()?,
                 Some(&scan.image),
             )
         }
-        DicosObject::ThreatReport(report) => (SopClass::DicosTdr, report_dataset(report), None),
+        DicosObject::ThreatReport(report) => {
+            (SopClass::DicosTdr, report_dataset(report).finish()?, None)
+        }
     };
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(class.uid())
@@ -215,26 +217,71 @@ fn ds(v: f64) -> String {
     "0".to_string()
 }
 
-/// Builds a data set attribute by attribute.
-struct Builder(InMemDicomObject);
+/// The most characters a value of a text VR may hold (PS3.5 §6.2).
+fn max_chars(vr: VR) -> usize {
+    match vr {
+        VR::AE | VR::CS | VR::SH | VR::DS => 16,
+        VR::IS => 12,
+        VR::LO | VR::UI => 64,
+        VR::ST => 1024,
+        VR::LT => 10_240,
+        VR::DA => 8,
+        VR::TM => 14,
+        VR::DT => 26,
+        _ => usize::MAX,
+    }
+}
+
+/// Builds a data set attribute by attribute, collecting values that would not be valid DICOM
+/// (too long for their VR, or holding a backslash inside a single value).
+struct Builder {
+    obj: InMemDicomObject,
+    problems: Vec<String>,
+}
 
 impl Builder {
     fn new() -> Self {
-        Builder(InMemDicomObject::new_empty())
+        Builder {
+            obj: InMemDicomObject::new_empty(),
+            problems: Vec::new(),
+        }
     }
 
     fn put(&mut self, tag: Tag, vr: VR, value: PrimitiveValue) {
-        self.0.put(DataElement::new(tag, vr, value));
+        self.obj.put(DataElement::new(tag, vr, value));
+    }
+
+    fn check(&mut self, tag: Tag, vr: VR, value: &str) {
+        let n = value.chars().count();
+        let max = max_chars(vr);
+        if n > max {
+            self.problems.push(format!(
+                "({:04X},{:04X}) {vr:?} holds {n} characters, at most {max} allowed",
+                tag.group(),
+                tag.element()
+            ));
+        }
+        if value.contains('\\') && !matches!(vr, VR::ST | VR::LT | VR::UT) {
+            self.problems.push(format!(
+                "({:04X},{:04X}) holds a backslash, the value separator",
+                tag.group(),
+                tag.element()
+            ));
+        }
     }
 
     fn text(&mut self, tag: Tag, vr: VR, value: Option<&str>) {
         if let Some(v) = value {
+            self.check(tag, vr, v);
             self.put(tag, vr, PrimitiveValue::from(v));
         }
     }
 
     fn texts(&mut self, tag: Tag, vr: VR, values: &[String]) {
         if !values.is_empty() {
+            for v in values {
+                self.check(tag, vr, v);
+            }
             self.put(
                 tag,
                 vr,
@@ -292,18 +339,28 @@ impl Builder {
         }
     }
 
-    fn seq(&mut self, tag: Tag, items: Vec<InMemDicomObject>) {
+    fn seq(&mut self, tag: Tag, items: Vec<Builder>) {
         if !items.is_empty() {
-            self.0.put(DataElement::new(
+            let mut objects = Vec::with_capacity(items.len());
+            for item in items {
+                self.problems.extend(item.problems);
+                objects.push(item.obj);
+            }
+            self.obj.put(DataElement::new(
                 tag,
                 VR::SQ,
-                DataSetSequence::new(items, Length::UNDEFINED),
+                DataSetSequence::new(objects, Length::UNDEFINED),
             ));
         }
     }
 
-    fn done(self) -> InMemDicomObject {
-        self.0
+    /// The data set, or what makes it invalid.
+    fn finish(self) -> Result<InMemDicomObject, WriteError> {
+        if self.problems.is_empty() {
+            Ok(self.obj)
+        } else {
+            Err(WriteError::Invalid(self.problems.join("; ")))
+        }
     }
 }
 
@@ -363,7 +420,7 @@ fn common(
         item.text(t::PATIENT_ID, VR::LO, Some(c.as_str()));
         item.text(t::ISSUER_OF_PATIENT_ID, VR::LO, Some(ISO_6346_ISSUER));
         item.text(t::TYPE_OF_PATIENT_ID, VR::CS, Some(IdType::Text.as_str()));
-        others.push(item.done());
+        others.push(item);
     }
     for o in &conveyance.other_ids {
         let mut item = Builder::new();
@@ -374,7 +431,7 @@ fn common(
             VR::CS,
             o.id_type.as_ref().map(IdType::as_str),
         );
-        others.push(item.done());
+        others.push(item);
     }
     b.seq(t::OTHER_PATIENT_I_DS_SEQUENCE, others);
     b.text(
@@ -420,7 +477,7 @@ fn lut_attrs(b: &mut Builder, descriptor_tag: Tag, data_tag: Tag, lut: &Lut) {
     );
 }
 
-fn image_dataset(scan: &Scan) -> InMemDicomObject {
+fn image_dataset(scan: &Scan) -> Builder {
     let image = &scan.image;
     let class = canonical_class(scan.sop_class);
     let mut b = Builder::new();
@@ -560,7 +617,7 @@ fn image_dataset(scan: &Scan) -> InMemDicomObject {
     if let Some(lut) = &p.voi_lut {
         let mut item = Builder::new();
         lut_attrs(&mut item, t::LUT_DESCRIPTOR, t::LUT_DATA, lut);
-        b.seq(t::VOILUT_SEQUENCE, vec![item.done()]);
+        b.seq(t::VOILUT_SEQUENCE, vec![item]);
     }
     b.text(
         t::PRESENTATION_LUT_SHAPE,
@@ -591,22 +648,22 @@ fn image_dataset(scan: &Scan) -> InMemDicomObject {
             if let Some(th) = geometry.slice_thickness_mm {
                 m.ds(t::SLICE_THICKNESS, &[th]);
             }
-            shared.seq(t::PIXEL_MEASURES_SEQUENCE, vec![m.done()]);
+            shared.seq(t::PIXEL_MEASURES_SEQUENCE, vec![m]);
         }
         if let Some(o) = &geometry.orientation {
             let mut m = Builder::new();
             m.ds(t::IMAGE_ORIENTATION_PATIENT, o);
-            shared.seq(t::PLANE_ORIENTATION_SEQUENCE, vec![m.done()]);
+            shared.seq(t::PLANE_ORIENTATION_SEQUENCE, vec![m]);
         }
         let single_channel = image.channels.len() == 1;
         if single_channel {
             if let Some(r) = image.channels.first().and_then(|c| c.rescale.as_ref()) {
                 let mut m = Builder::new();
                 rescale_attrs(&mut m, r);
-                shared.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m.done()]);
+                shared.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
             }
         }
-        b.seq(t::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared.done()]);
+        b.seq(t::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]);
         let per_channel_positions =
             usize::try_from(image.frames_per_channel).unwrap_or(0) == geometry.positions.len();
         let mut frames = Vec::new();
@@ -615,37 +672,37 @@ fn image_dataset(scan: &Scan) -> InMemDicomObject {
                 let mut item = Builder::new();
                 let mut content = Builder::new();
                 content.text(t::FRAME_LABEL, VR::LO, Some(c.kind.as_str()));
-                item.seq(t::FRAME_CONTENT_SEQUENCE, vec![content.done()]);
+                item.seq(t::FRAME_CONTENT_SEQUENCE, vec![content]);
                 if per_channel_positions {
                     if let Some(pos) = geometry.positions.get(f) {
                         let mut m = Builder::new();
                         m.ds(t::IMAGE_POSITION_PATIENT, pos);
-                        item.seq(t::PLANE_POSITION_SEQUENCE, vec![m.done()]);
+                        item.seq(t::PLANE_POSITION_SEQUENCE, vec![m]);
                     }
                 }
                 if !single_channel {
                     if let Some(r) = &c.rescale {
                         let mut m = Builder::new();
                         rescale_attrs(&mut m, r);
-                        item.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m.done()]);
+                        item.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
                     }
                 }
-                frames.push(item.done());
+                frames.push(item);
             }
         }
         b.seq(t::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frames);
     }
-    b.done()
+    b
 }
 
-fn reference_item(r: &Reference) -> InMemDicomObject {
+fn reference_item(r: &Reference) -> Builder {
     let mut b = Builder::new();
     b.uid(t::REFERENCED_SOP_CLASS_UID, Some(&r.sop_class_uid));
     b.uid(t::REFERENCED_SOP_INSTANCE_UID, Some(&r.sop_instance_uid));
-    b.done()
+    b
 }
 
-fn report_dataset(r: &ThreatReport) -> InMemDicomObject {
+fn report_dataset(r: &ThreatReport) -> Builder {
     let mut b = Builder::new();
     common(
         &mut b,
@@ -686,7 +743,7 @@ fn report_dataset(r: &ThreatReport) -> InMemDicomObject {
                         PrimitiveValue::U8(C::from_slice(bitmap)),
                     );
                 }
-                rb.seq(t::THREAT_ROI_VOXEL_SEQUENCE, vec![roi.done()]);
+                rb.seq(t::THREAT_ROI_VOXEL_SEQUENCE, vec![roi]);
             }
             rb.fl(t::MASS, &region.mass_g.into_iter().collect::<Vec<_>>());
             rb.fl(t::DENSITY, &region.density.into_iter().collect::<Vec<_>>());
@@ -700,7 +757,7 @@ fn report_dataset(r: &ThreatReport) -> InMemDicomObject {
                 VR::ST,
                 region.location.as_deref(),
             );
-            regions.push(rb.done());
+            regions.push(rb);
         }
         item.seq(t::PTO_REPRESENTATION_SEQUENCE, regions);
         let mut assessments = Vec::new();
@@ -730,10 +787,10 @@ fn report_dataset(r: &ThreatReport) -> InMemDicomObject {
                 t::ATD_ASSESSMENT_PROBABILITY,
                 &a.probability.into_iter().collect::<Vec<_>>(),
             );
-            assessments.push(ab.done());
+            assessments.push(ab);
         }
         item.seq(t::ATD_ASSESSMENT_SEQUENCE, assessments);
-        threats.push(item.done());
+        threats.push(item);
     }
     let alarms = r
         .threats
@@ -776,7 +833,7 @@ fn report_dataset(r: &ThreatReport) -> InMemDicomObject {
         &r.processing_time_ms.into_iter().collect::<Vec<_>>(),
     );
     b.fd(t::IMAGE_SCALE_REPRESENTATION, r.image_scale);
-    b.done()
+    b
 }
 
 #[cfg(test)]
