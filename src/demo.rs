@@ -86,7 +86,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     let (mut accepted, mut refused, mut dropped_total) = (0usize, 0usize, 0usize);
     let mut bytes_in = 0u64;
     let sanitise_started = Instant::now();
-    println!("\n  {:<40} {:<10} {}", "file", "verdict", "details");
+    println!("\n  {:<40} {:<10} details", "file", "verdict");
     for input in &inputs {
         let name = input
             .file_name()

@@ -1,5 +1,12 @@
 //! The `sluis` command line, as a user runs it: exit codes, files written or not, messages.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -139,11 +139,12 @@ pub fn z_from_ratio(ratio: f64) -> f64 {
         return last.1;
     }
     for pair in points.windows(2) {
-        if let [(r0, z0), (r1, z1)] = pair {
-            if ratio <= *r0 && ratio >= *r1 {
-                let f = (r0 - ratio) / (r0 - r1);
-                return z0 + f * (z1 - z0);
-            }
+        if let [(r0, z0), (r1, z1)] = pair
+            && ratio <= *r0
+            && ratio >= *r1
+        {
+            let f = (r0 - ratio) / (r0 - r1);
+            return z0 + f * (z1 - z0);
         }
     }
     last.1

@@ -364,7 +364,7 @@ fn map_frames(
         return Ok((0..frames).map(|i| i..i.saturating_add(1)).collect());
     }
     if frames == 1 {
-        return Ok(vec![0..fragments.len()]);
+        return Ok(std::iter::once(0..fragments.len()).collect());
     }
     if fragments.len() < frames {
         return Err(fail(format!(

@@ -267,11 +267,10 @@ fn read_meta(input: &[u8], start: usize) -> Result<(FileMeta, usize), Refusal> {
     let mut declared_end: Option<usize> = None;
     let mut last: Option<Tag> = None;
     loop {
-        if let Some(end) = declared_end {
-            if pos == end {
-                break;
-            }
+        if declared_end == Some(pos) {
+            break;
         }
+
         let Some(peek) = input.get(pos..pos.saturating_add(2)) else {
             if declared_end.is_some() {
                 return Err(meta_err(pos, "file ends inside the file meta group".into()));

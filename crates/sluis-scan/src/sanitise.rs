@@ -243,11 +243,12 @@ fn dropped_elements(structure: &Structure<'_>, tracker: &Tracker) -> Vec<Dropped
         }
         // Report an element only when its enclosing sequence survived; the contents of a dropped
         // sequence go with it.
-        if let Some((last, parents)) = e.path.split_last() {
-            if !tracker.is_consumed(parents, last.tag) {
-                continue;
-            }
+        if let Some((last, parents)) = e.path.split_last()
+            && !tracker.is_consumed(parents, last.tag)
+        {
+            continue;
         }
+
         let after_pixels = e.path.is_empty() && pixel_end.is_some_and(|end| e.header_start >= end);
         out.push(Dropped {
             element: path_string(&e.path, e.tag),

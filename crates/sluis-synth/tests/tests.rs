@@ -1,5 +1,12 @@
 //! The synthetic scanner: deterministic, physical, and honest about what it hid.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use sluis_scan::model::{AlarmDecision, ChannelKind, ContainerId, Samples, TdrType};
 use sluis_scan::{DicosObject, Scan, to_dicos_vec};
 use sluis_synth::detector::{AIR, Z_SCALE};

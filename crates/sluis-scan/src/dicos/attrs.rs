@@ -409,12 +409,13 @@ impl<'a> Attrs<'a> {
         let date = self.text(da, 10);
         let time = self.text(tm, 28);
         let date = date?;
-        if let Some(t) = &time {
-            if datetime::parse_tm(t).is_none() {
-                self.invalid(tm, format!("{t:?} is not a DICOM time"));
-                return datetime::from_da_tm(&date, None);
-            }
+        if let Some(t) = &time
+            && datetime::parse_tm(t).is_none()
+        {
+            self.invalid(tm, format!("{t:?} is not a DICOM time"));
+            return datetime::from_da_tm(&date, None);
         }
+
         let ts = datetime::from_da_tm(&date, time.as_deref());
         if ts.is_none() {
             self.invalid(da, format!("{date:?} is not a DICOM date"));

@@ -570,10 +570,8 @@ fn image_dataset(scan: &Scan) -> Builder {
             &p.windows.iter().map(|w| w.width).collect::<Vec<_>>(),
         );
     }
-    if !multi_frame {
-        if let Some(r) = image.channels.first().and_then(|c| c.rescale.as_ref()) {
-            rescale_attrs(&mut b, r);
-        }
+    if !multi_frame && let Some(r) = image.channels.first().and_then(|c| c.rescale.as_ref()) {
+        rescale_attrs(&mut b, r);
     }
     b.text(
         t::WINDOW_CENTER_WIDTH_EXPLANATION,
@@ -656,12 +654,10 @@ fn image_dataset(scan: &Scan) -> Builder {
             shared.seq(t::PLANE_ORIENTATION_SEQUENCE, vec![m]);
         }
         let single_channel = image.channels.len() == 1;
-        if single_channel {
-            if let Some(r) = image.channels.first().and_then(|c| c.rescale.as_ref()) {
-                let mut m = Builder::new();
-                rescale_attrs(&mut m, r);
-                shared.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
-            }
+        if single_channel && let Some(r) = image.channels.first().and_then(|c| c.rescale.as_ref()) {
+            let mut m = Builder::new();
+            rescale_attrs(&mut m, r);
+            shared.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
         }
         b.seq(t::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![shared]);
         let per_channel_positions =
@@ -673,20 +669,17 @@ fn image_dataset(scan: &Scan) -> Builder {
                 let mut content = Builder::new();
                 content.text(t::FRAME_LABEL, VR::LO, Some(c.kind.as_str()));
                 item.seq(t::FRAME_CONTENT_SEQUENCE, vec![content]);
-                if per_channel_positions {
-                    if let Some(pos) = geometry.positions.get(f) {
-                        let mut m = Builder::new();
-                        m.ds(t::IMAGE_POSITION_PATIENT, pos);
-                        item.seq(t::PLANE_POSITION_SEQUENCE, vec![m]);
-                    }
+                if per_channel_positions && let Some(pos) = geometry.positions.get(f) {
+                    let mut m = Builder::new();
+                    m.ds(t::IMAGE_POSITION_PATIENT, pos);
+                    item.seq(t::PLANE_POSITION_SEQUENCE, vec![m]);
                 }
-                if !single_channel {
-                    if let Some(r) = &c.rescale {
-                        let mut m = Builder::new();
-                        rescale_attrs(&mut m, r);
-                        item.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
-                    }
+                if !single_channel && let Some(r) = &c.rescale {
+                    let mut m = Builder::new();
+                    rescale_attrs(&mut m, r);
+                    item.seq(t::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, vec![m]);
                 }
+
                 frames.push(item);
             }
         }
