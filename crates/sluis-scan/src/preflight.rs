@@ -493,7 +493,18 @@ fn tag_str(tag: Tag) -> String {
     format!("({:04X},{:04X})", tag.group(), tag.element())
 }
 
+/// The size of one value of a binary VR, whose value length must be a multiple of it.
+fn value_size(vr: VR) -> Option<u32> {
+    match vr {
+        VR::SS | VR::US | VR::OW => Some(2),
+        VR::SL | VR::UL | VR::FL | VR::AT | VR::OL | VR::OF => Some(4),
+        VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => Some(8),
+        _ => None,
+    }
+}
+
 /// Long-form explicit VRs: 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
+
 fn has_long_length(vr: VR) -> bool {
     matches!(
         vr,
@@ -858,6 +869,21 @@ impl Walker<'_, '_> {
                     ),
                 )
             })?;
+            if let Some(size) = value_size(vr)
+                && !is_pixel
+                && h.length % size != 0
+            {
+                return Err(self.fail(
+                    Rule::ValueLength,
+                    pos,
+                    path,
+                    Some(tag),
+                    format!(
+                        "a {vr:?} value is made of {size}-byte numbers; this one has {} bytes",
+                        h.length
+                    ),
+                ));
+            }
             if vr == VR::SQ {
                 self.sequence(value_start, Some(value_end), enc, depth, path, tag)?;
             } else if is_pixel {

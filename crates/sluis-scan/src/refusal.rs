@@ -25,6 +25,9 @@ pub enum Rule {
     UnsupportedTransferSyntax,
     /// An element or item declares a length that runs past the bytes that remain.
     LengthPastEnd,
+    /// A binary value's length is not a multiple of its VR's size (an SL of 2 bytes): parsers
+    /// that read whole values then disagree about where the next element starts.
+    ValueLength,
     /// The input ends inside a structure (an element header, an item, a sequence).
     Truncated,
     /// Sequences are nested deeper than the configured maximum.
@@ -94,6 +97,8 @@ impl Rule {
             Rule::FileMeta => "file-meta",
             Rule::UnsupportedTransferSyntax => "unsupported-transfer-syntax",
             Rule::LengthPastEnd => "length-past-end",
+            Rule::ValueLength => "value-length",
+
             Rule::Truncated => "truncated",
             Rule::NestingTooDeep => "nesting-too-deep",
             Rule::TooManyElements => "too-many-elements",

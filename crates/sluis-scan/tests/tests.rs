@@ -10,5 +10,6 @@
 
 mod common;
 mod hostile;
+mod regressions;
 mod roundtrip;
 mod samples;

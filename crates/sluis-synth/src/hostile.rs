@@ -528,6 +528,15 @@ pub fn corpus(deflate_bomb_bytes: usize) -> Vec<Case> {
         &[Rule::InvalidVr],
     ));
     cases.push(refused(
+        "odd-length-number",
+        dx_with(
+            &element(Enc::ExplicitLe, 0x0040, 0x0301, b"US", &[1, 0, 2]),
+            &native_pixels(),
+            16,
+        ),
+        &[Rule::ValueLength],
+    ));
+    cases.push(refused(
         "undefined-length-string",
         dx_with(
             &element_with_len(Enc::ExplicitLe, 0x0040, 0xA160, b"UT", 0xFFFF_FFFF, b"abc"),

@@ -98,7 +98,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// Records a present-but-unusable optional value as dropped.
-    fn invalid(&self, tag: Tag, detail: String) {
+    pub(crate) fn invalid(&self, tag: Tag, detail: String) {
         let (vr, length) = self
             .obj
             .get(tag)

@@ -377,14 +377,27 @@ pub(crate) fn image_header(
                 .and_then(|p| rescale(&p))
         })
         .collect();
-    let positions: Vec<[f64; 3]> = per_frame
+    // Per-frame positions count only when every frame has one; a partial set would shift
+    // slices against each other.
+    let frame_positions: Vec<Option<[f64; 3]>> = per_frame
         .iter()
-        .filter_map(|f| {
+        .map(|f| {
             f.item(t::PLANE_POSITION_SEQUENCE)
                 .and_then(|p| p.f64s(t::IMAGE_POSITION_PATIENT, Some(3)))
+                .and_then(|v| <[f64; 3]>::try_from(v).ok())
         })
-        .filter_map(|v| <[f64; 3]>::try_from(v).ok())
         .collect();
+    let positions: Vec<[f64; 3]> = if frame_positions.iter().all(Option::is_some) {
+        frame_positions.into_iter().flatten().collect()
+    } else {
+        if frame_positions.iter().any(Option::is_some) {
+            a.invalid(
+                t::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+                "plane positions are missing for some frames; all are dropped".into(),
+            );
+        }
+        Vec::new()
+    };
 
     let mut channels_plan: Vec<(ChannelKind, u32, Option<Rescale>)> = Vec::new();
     if !labels.is_empty() && labels.iter().all(Option::is_some) {
@@ -481,7 +494,19 @@ pub(crate) fn image_header(
             "a palette colour image must be unsigned".into(),
         ));
     }
-    let intent = a.code(t::PRESENTATION_INTENT_TYPE, PresentationIntent::parse);
+    // The DX classes state their intent; an absent attribute takes the class's.
+    let intent = a
+        .code(t::PRESENTATION_INTENT_TYPE, PresentationIntent::parse)
+        .or(match class {
+            SopClass::DicosDxForProcessing | SopClass::DxForProcessing => {
+                Some(PresentationIntent::ForProcessing)
+            }
+            SopClass::DicosDxForPresentation | SopClass::DxForPresentation => {
+                Some(PresentationIntent::ForPresentation)
+            }
+            _ => None,
+        });
+
     let lossy_history = a.text(t::LOSSY_IMAGE_COMPRESSION, 2).as_deref() == Some("01");
     let modality = a.code(t::MODALITY, Modality::parse).unwrap_or(match class {
         SopClass::DicosCt => Modality::Ct,
