@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use sluis_scan::render::{self, RenderOptions};
-use sluis_scan::{Fault, Limits, Sanitised, inspect, sanitise};
+use sluis_scan::{Fault, Limits, Sanitised, StreamError, inspect, sanitise, sanitise_stream};
 
 use crate::Failure;
 use crate::files::{read_bounded, write_atomic, write_json};
@@ -98,31 +98,44 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
             output,
             report,
         } => {
-            let bytes = read_bounded(&input, limits)?;
-            let result = sanitise(&bytes, limits);
-            // The input is not needed any more: free it before writing the output, so that the
-            // peak memory is the input or the output plus the decoded pixels, not all three.
-            drop(bytes);
-            match result {
-                Ok(sanitised) => {
-                    write_atomic(&output, |w| {
-                        sanitised
-                            .scan
-                            .write_dicos(w)
-                            .map(|_| ())
-                            .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", output.display())))
-                    })?;
+            let file = std::fs::File::open(&input)
+                .map_err(|e| Failure::env(anyhow::anyhow!("opening {}: {e}", input.display())))?;
+            // Streamed: native pixels pass through a fixed buffer, decoded and re-encoded, and
+            // the output is renamed into place only when the whole input was accepted.
+            let mut outcome = None;
+            let written = write_atomic(&output, |w| {
+                let reader = std::io::BufReader::with_capacity(1 << 16, &file);
+                match sanitise_stream(reader, w, limits) {
+                    Ok(r) => {
+                        outcome = Some(Ok(r));
+                        Ok(())
+                    }
+                    Err(StreamError::Refused(refusal)) => {
+                        outcome = Some(Err(refusal));
+                        Err(Failure::env(anyhow::anyhow!("refused")))
+                    }
+                    Err(StreamError::Read(e)) => Err(Failure::env(anyhow::anyhow!(
+                        "reading {}: {e}",
+                        input.display()
+                    ))),
+                    Err(e) => Err(Failure::env(anyhow::anyhow!("{}: {e}", output.display()))),
+                }
+            });
+            match outcome {
+                Some(Ok(r)) => {
+                    written?;
                     if let Some(path) = report {
-                        write_json(&path, &sanitised.report)?;
+                        write_json(&path, &r)?;
                     }
                     Ok(())
                 }
-                Err(refusal) => {
+                Some(Err(refusal)) => {
                     if let Some(path) = report {
                         write_json(&path, &serde_json::json!({ "refusal": refusal }))?;
                     }
                     Err(refused(&input, refusal))
                 }
+                None => written,
             }
         }
         Command::Render {

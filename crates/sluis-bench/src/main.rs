@@ -1,1 +1,222 @@
-fn main() {}
+//! Benchmark programs: sluis and its peer on the same input, in the same run.
+//!
+//! `sluis-bench sanitize` times `sluis scan sanitize` against dcmtk's `dcmconv` (parse and
+//! rewrite) on uncompressed synthetic 40 ft dual-energy scans, and against `dcmdjpeg` on the
+//! same scans compressed with JPEG lossless, at 1x, 4x and 16x the pixel count of a 5 mm scan.
+//! Each tool runs as a process, as a user runs it, with a fresh output file on tmpfs so that
+//! neither pays for the disk; runs alternate between the tools; the median is reported, with the
+//! child's peak resident memory. It then times the library alone (sanitise and encode in memory)
+//! per pixel, to show how cost grows with size.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use sluis_scan::{sanitise, to_dicos_vec, DicosObject, Limits};
+use sluis_synth::{generate, Kind, Spec};
+
+#[derive(Parser)]
+#[command(about = "sluis benchmarks: ours and the peer's, same input, same run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// `sluis scan sanitize` against dcmconv and dcmdjpeg.
+    Sanitize {
+        /// Repetitions per file and tool (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        reps: usize,
+        /// Only the 1x and 4x scales, fewer repetitions (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// The sluis binary to time (default: next to this one).
+        #[arg(long)]
+        sluis: Option<PathBuf>,
+    },
+    /// Internal: run a command and print its wall time and peak RSS.
+    #[command(hide = true)]
+    Measure {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
+}
+
+/// Runs `argv` as the only child of this process and reports (seconds, peak RSS in bytes).
+fn measure_child(argv: &[String]) -> Result<()> {
+    let (cmd, args) = argv.split_first().context("nothing to run")?;
+    let start = Instant::now();
+    let status = Command::new(cmd).args(args).status().with_context(|| format!("running {cmd}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    // ru_maxrss is in kilobytes on Linux.
+    println!("{secs} {} {}", usage.max_rss() * 1024, status.code().unwrap_or(-1));
+    Ok(())
+}
+
+/// One timed run of a tool, through `sluis-bench measure` so that the peak RSS is the tool's.
+fn run_measured(argv: &[String]) -> Result<(f64, u64)> {
+    let me = std::env::current_exe()?;
+    let out = Command::new(me).arg("measure").arg("--").args(argv).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    match fields.as_slice() {
+        [secs, rss, "0"] => Ok((secs.parse()?, rss.parse()?)),
+        _ => bail!("{argv:?} failed: {text} {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+struct Input {
+    scale: u32,
+    path: PathBuf,
+    jpeg: PathBuf,
+    bytes: u64,
+    pixels: u64,
+}
+
+fn make_inputs(dir: &Path, scales: &[u32]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for &scale in scales {
+        let files = match scale {
+            1 => 4,
+            4 => 2,
+            _ => 1,
+        };
+        for i in 0..files {
+            let pixel_mm = 5.0 / f64::from(scale).sqrt();
+            let mut scan = generate(&Spec { kind: Kind::Container40, seed: 2026, index: i, pixel_mm }).scan;
+            scan.reports.clear();
+            let pixels = scan.image.frame_len() as u64 * scan.image.channels.len() as u64;
+            let bytes = to_dicos_vec(&DicosObject::Image(Box::new(scan)))?;
+            let path = dir.join(format!("40ft-{scale}x-{i}.dcs"));
+            std::fs::write(&path, &bytes)?;
+            let jpeg = dir.join(format!("40ft-{scale}x-{i}-jpegls.dcm"));
+            let st = Command::new("dcmcjpeg").arg("+e1").arg(&path).arg(&jpeg).status().context("dcmcjpeg (Debian package dcmtk)")?;
+            if !st.success() {
+                bail!("dcmcjpeg failed on {}", path.display());
+            }
+            inputs.push(Input { scale, path, jpeg, bytes: bytes.len() as u64, pixels });
+        }
+    }
+    Ok(inputs)
+}
+
+struct Row {
+    label: String,
+    mb: f64,
+    ours: (f64, u64),
+    peer: (f64, u64),
+    peer_name: &'static str,
+}
+
+fn time_pair(input: &Path, out_dir: &Path, sluis: &Path, peer: &'static str, reps: usize) -> Result<((f64, u64), (f64, u64))> {
+    let (mut ours_t, mut peer_t, mut ours_m, mut peer_m) = (Vec::new(), Vec::new(), 0u64, 0u64);
+    let out_ours = out_dir.join("ours.dcm");
+    let out_peer = out_dir.join("peer.dcm");
+    let ours_argv = vec![sluis.display().to_string(), "scan".into(), "sanitize".into(), input.display().to_string(), out_ours.display().to_string()];
+    let peer_argv = vec![peer.to_string(), input.display().to_string(), out_peer.display().to_string()];
+    for rep in 0..reps {
+        for which in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let _ = std::fs::remove_file(&out_ours);
+            let _ = std::fs::remove_file(&out_peer);
+            if which == 0 {
+                let (t, m) = run_measured(&ours_argv)?;
+                ours_t.push(t);
+                ours_m = ours_m.max(m);
+            } else {
+                let (t, m) = run_measured(&peer_argv)?;
+                peer_t.push(t);
+                peer_m = peer_m.max(m);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&out_ours);
+    let _ = std::fs::remove_file(&out_peer);
+    Ok(((median(ours_t), ours_m), (median(peer_t), peer_m)))
+}
+
+fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()> {
+    let sluis = match sluis {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("sluis"),
+    };
+    if !sluis.exists() {
+        bail!("{} not found: build it first (cargo build --release)", sluis.display());
+    }
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let dir = base.join(format!("sluis-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let scales: &[u32] = if quick { &[1, 4] } else { &[1, 4, 16] };
+    let reps = if quick { reps.min(3) } else { reps };
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    println!("inputs in {} (tmpfs when available); {reps} runs per tool and file, median\n", dir.display());
+    let inputs = make_inputs(&dir, scales)?;
+    let mut rows = Vec::new();
+    for input in &inputs {
+        let (ours, peer) = time_pair(&input.path, &dir, &sluis, "dcmconv", reps)?;
+        rows.push(Row { label: format!("{}x uncompressed", input.scale), mb: input.bytes as f64 / 1e6, ours, peer, peer_name: "dcmconv" });
+        let jpeg_bytes = std::fs::metadata(&input.jpeg)?.len();
+        let (ours, peer) = time_pair(&input.jpeg, &dir, &sluis, "dcmdjpeg", reps)?;
+        rows.push(Row { label: format!("{}x JPEG lossless", input.scale), mb: jpeg_bytes as f64 / 1e6, ours, peer, peer_name: "dcmdjpeg" });
+    }
+    println!("| input | file MB | sluis s | sluis MB/s | peer | peer s | peer MB/s | speed-up | sluis peak RSS / file | peer peak RSS / file |");
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let (ot, om) = r.ours;
+        let (pt, pm) = r.peer;
+        let mb = r.mb;
+        println!(
+            "| {} | {mb:.1} | {ot:.3} | {:.0} | {} | {pt:.3} | {:.0} | {:.2}x | {:.2} | {:.2} |",
+            r.label,
+            mb / ot,
+            r.peer_name,
+            mb / pt,
+            pt / ot,
+            om as f64 / (mb * 1e6),
+            pm as f64 / (mb * 1e6)
+        );
+    }
+    println!("\nLibrary only (sanitise + encode in memory), cost per pixel:");
+    println!("| scale | pixels (all channels) | ms | ns/pixel |");
+    println!("|---|---:|---:|---:|");
+    for scale in scales {
+        let Some(input) = inputs.iter().find(|i| i.scale == *scale) else { continue };
+        let bytes = std::fs::read(&input.path)?;
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let t = Instant::now();
+            let s = sanitise(&bytes, &Limits::default()).map_err(|r| anyhow::anyhow!("{r}"))?;
+            let out = s.scan.to_dicos_vec()?;
+            std::hint::black_box(out);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let t = median(times);
+        println!("| {scale}x | {} | {:.1} | {:.2} |", input.pixels, t * 1e3, t * 1e9 / input.pixels as f64);
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Sanitize { reps, quick, sluis } => sanitize_bench(reps, quick, sluis),
+        Cmd::Measure { argv } => measure_child(&argv),
+    }
+}

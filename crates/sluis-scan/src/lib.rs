@@ -38,5 +38,5 @@ pub use limits::Limits;
 pub use model::{Channel, ChannelKind, DicosObject, Image, Scan, ThreatReport};
 pub use refusal::{Fault, Location, Refusal, Rule};
 pub use report::{DropReason, SanitiseReport};
-pub use sanitise::{Sanitised, SanitisedScan, sanitise};
+pub use sanitise::{Sanitised, SanitisedScan, StreamError, sanitise, sanitise_stream};
 pub use syntax::{SopClass, TransferSyntax};

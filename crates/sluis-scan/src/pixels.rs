@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use crate::limits::Limits;
 use crate::model::Samples;
-use crate::preflight::{Fragment, PixelLayout, Structure};
+use crate::preflight::{Fragment, PixelLayout, Source, Structure};
 use crate::refusal::{Location, Refusal, Rule};
 use crate::syntax::Codec;
 
@@ -116,7 +116,7 @@ pub(crate) fn decode(
     let mut out = Output::new(spec, channel_frames)?;
     match layout {
         PixelLayout::Native { value } => {
-            native(structure, value.clone(), spec, total_bytes, &mut out)?;
+            native(structure, value.clone(), spec, &mut out)?;
         }
         PixelLayout::Encapsulated {
             offset_table,
@@ -264,13 +264,141 @@ fn normalise_padding(samples: &mut Samples, bits_stored: u16, signed: bool) -> u
     changed
 }
 
-/// Native pixel data: the element must hold exactly the declared samples (plus one pad byte for
-/// an odd number of 8-bit samples).
+/// Checks that native pixel data holds exactly the declared samples (plus one pad byte for an
+/// odd number of 8-bit samples); returns the number of sample bytes.
+pub(crate) fn check_native_length(
+    structure: &Structure<'_>,
+    value: &Range<usize>,
+    spec: &PixelSpec,
+) -> Result<usize, Refusal> {
+    if structure.syntax.codec().is_some() {
+        return Err(Refusal::sender(
+            Rule::PixelDataEncapsulation,
+            pixel_loc(structure, value.start),
+            format!(
+                "native pixel data under {}, which requires encapsulated fragments",
+                structure.syntax
+            ),
+        ));
+    }
+    let total_bytes = spec
+        .frame_samples()
+        .saturating_mul(usize::try_from(spec.frames).unwrap_or(usize::MAX))
+        .saturating_mul(spec.bytes_per_sample());
+    let padded = total_bytes.saturating_add(total_bytes % 2);
+    let len = value.len();
+    if len != total_bytes && len != padded {
+        return Err(Refusal::sender(
+            Rule::PixelDataLength,
+            pixel_loc(structure, value.start),
+            format!(
+                "{} x {} x {} frames x {} bits needs {total_bytes} bytes, the element holds {len}",
+                spec.rows, spec.columns, spec.frames, spec.bits_allocated,
+            ),
+        ));
+    }
+    Ok(total_bytes)
+}
+
+/// Why streaming pixels stopped.
+#[derive(Debug)]
+pub(crate) enum StreamFault {
+    /// The input ended early or could not be read (it changed while being read).
+    Read(std::io::Error),
+    /// The output could not be written.
+    Write(std::io::Error),
+}
+
+/// The bytes moved per step when streaming native pixels (even, so 16-bit samples never split).
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// Streams `total_bytes` of native pixel data from `input` to `out` as canonical little-endian
+/// samples: each sample is decoded (little or big endian), its bits above Bits Stored are
+/// normalised exactly as [`decode`] does, and it is encoded again. Returns the number of samples
+/// changed. The input must be positioned at the value; a pad byte after the samples is skipped.
+pub(crate) fn stream_native<R: std::io::Read, W: std::io::Write>(
+    input: &mut R,
+    total_bytes: usize,
+    value_len: usize,
+    spec: &PixelSpec,
+    big_endian: bool,
+    out: &mut W,
+) -> Result<u64, StreamFault> {
+    let mut inbuf = vec![0u8; STREAM_CHUNK];
+    let mut outbuf = vec![0u8; STREAM_CHUNK];
+    let mut remaining = total_bytes;
+    let mut changed = 0u64;
+    let bits = spec.bits_stored;
+    while remaining > 0 {
+        let n = remaining.min(STREAM_CHUNK);
+        let (Some(chunk), Some(dst)) = (inbuf.get_mut(..n), outbuf.get_mut(..n)) else {
+            return Err(StreamFault::Read(std::io::ErrorKind::InvalidInput.into()));
+        };
+        input.read_exact(chunk).map_err(StreamFault::Read)?;
+        changed = changed.wrapping_add(if spec.bits_allocated == 16 {
+            transform16(chunk, dst, bits, spec.signed, big_endian)
+        } else {
+            transform8(chunk, dst, bits, spec.signed)
+        });
+        out.write_all(dst).map_err(StreamFault::Write)?;
+        remaining = remaining.saturating_sub(n);
+    }
+    // Skip the pad byte of an odd number of 8-bit samples.
+    if value_len > total_bytes {
+        let mut pad = [0u8; 1];
+        input.read_exact(&mut pad).map_err(StreamFault::Read)?;
+    }
+    Ok(changed)
+}
+
+/// Decodes 16-bit samples (little or big endian), normalises the bits above `bits` as
+/// [`normalise_padding`] does, and encodes them little endian into `dst`; returns how many
+/// changed. Written as straight loops over two-byte arrays so that the common case (little
+/// endian, unsigned) compiles to vector instructions.
+fn transform16(src: &[u8], dst: &mut [u8], bits: u16, signed: bool, big_endian: bool) -> u64 {
+    let keep: u16 = if bits >= 16 { u16::MAX } else { (1u16 << bits).wrapping_sub(1) };
+    let sign_bit: u16 = 1u16 << bits.saturating_sub(1).min(15);
+    let sign_fill = signed && bits < 16;
+    let (ins, _) = src.as_chunks::<2>();
+    let (outs, _) = dst.as_chunks_mut::<2>();
+    let mut total = 0u64;
+    // Count in u32 per block (vectorisable), then widen.
+    for (block_in, block_out) in ins.chunks(4096).zip(outs.chunks_mut(4096)) {
+        let mut changed = 0u32;
+        for (i, o) in block_in.iter().zip(block_out.iter_mut()) {
+            let v = if big_endian { u16::from_be_bytes(*i) } else { u16::from_le_bytes(*i) };
+            let stored = v & keep;
+            let new = if sign_fill && stored & sign_bit != 0 { stored | !keep } else { stored };
+            changed = changed.wrapping_add(u32::from(new != v));
+            *o = new.to_le_bytes();
+        }
+        total = total.wrapping_add(u64::from(changed));
+    }
+    total
+
+}
+
+/// The 8-bit counterpart of [`transform16`].
+fn transform8(src: &[u8], dst: &mut [u8], bits: u16, signed: bool) -> u64 {
+    let keep: u8 = if bits >= 8 { u8::MAX } else { (1u8 << bits).wrapping_sub(1) };
+    let sign_bit: u8 = 1u8 << bits.saturating_sub(1).min(7);
+    let sign_fill = signed && bits < 8;
+    let mut changed = 0u64;
+    for (&v, o) in src.iter().zip(dst.iter_mut()) {
+        let stored = v & keep;
+        let new = if sign_fill && stored & sign_bit != 0 { stored | !keep } else { stored };
+        changed = changed.wrapping_add(u64::from(new != v));
+        *o = new;
+    }
+    changed
+}
+
+/// Native pixel data into channel buffers.
+
 fn native(
     structure: &Structure<'_>,
     value: Range<usize>,
     spec: &PixelSpec,
-    total_bytes: usize,
     out: &mut Output,
 ) -> Result<(), Refusal> {
     if structure.syntax.codec().is_some() {
@@ -283,24 +411,13 @@ fn native(
             ),
         ));
     }
-    let bytes = structure.dataset.get(value.clone()).unwrap_or_default();
-    let padded = total_bytes
-        .checked_add(total_bytes % 2)
-        .unwrap_or(total_bytes);
-    if bytes.len() != total_bytes && bytes.len() != padded {
-        return Err(Refusal::sender(
-            Rule::PixelDataLength,
-            pixel_loc(structure, value.start),
-            format!(
-                "{} x {} x {} frames x {} bits needs {total_bytes} bytes, the element holds {}",
-                spec.rows,
-                spec.columns,
-                spec.frames,
-                spec.bits_allocated,
-                bytes.len()
-            ),
-        ));
-    }
+    let total_bytes = check_native_length(structure, &value, spec)?;
+    let bytes = structure
+        .dataset
+        .bytes(value.clone())
+        .and_then(|b| b.get(..total_bytes))
+        .unwrap_or_default();
+
     let big_endian = structure.syntax.encoding().big_endian;
     let frame_samples = spec.frame_samples();
     let frame_bytes = frame_samples.saturating_mul(spec.bytes_per_sample());
@@ -372,7 +489,7 @@ fn map_frames(
             fragments.len()
         )));
     }
-    let table = structure.dataset.get(offset_table).unwrap_or_default();
+    let table = structure.dataset.bytes(offset_table).unwrap_or_default();
     if !table.is_empty() {
         let offsets: Vec<u64> = table
             .chunks_exact(4)
@@ -418,7 +535,7 @@ fn map_frames(
                 .filter(|(_, f)| {
                     structure
                         .dataset
-                        .get(f.value.clone())
+                        .bytes(f.value.clone())
                         .is_some_and(|b| b.starts_with(&[0xFF, 0xD8]))
                 })
                 .map(|(i, _)| i)
@@ -455,14 +572,14 @@ fn frame_bytes<'s>(
 ) -> Result<&'s [u8], Refusal> {
     let parts = fragments.get(frame.clone()).unwrap_or_default();
     if let [one] = parts {
-        return Ok(structure.dataset.get(one.value.clone()).unwrap_or_default());
+        return Ok(structure.dataset.bytes(one.value.clone()).unwrap_or_default());
     }
     scratch.clear();
     for part in parts {
         scratch.extend_from_slice(
             structure
                 .dataset
-                .get(part.value.clone())
+                .bytes(part.value.clone())
                 .unwrap_or_default(),
         );
     }

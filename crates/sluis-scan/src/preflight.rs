@@ -128,7 +128,78 @@ pub(crate) struct Fragment {
     pub relative_offset: u64,
 }
 
+/// Bytes the walker can read, by offset.
+pub(crate) trait Source {
+    /// The length of the whole (including any part not held).
+    fn len(&self) -> usize;
+    /// The bytes of `range`, if held.
+    fn bytes(&self, range: Range<usize>) -> Option<&[u8]>;
+}
+
+impl Source for [u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+    fn bytes(&self, range: Range<usize>) -> Option<&[u8]> {
+        self.get(range)
+    }
+}
+
+/// A data set held in two parts around a hole: the value of a large native pixel data element
+/// that is streamed from the input instead of held in memory. Reading inside the hole yields
+/// nothing (the walker never needs to: it skips a value by its length).
+#[derive(Debug)]
+pub(crate) struct Split<'a> {
+    /// Data set bytes before the hole.
+    pub head: Cow<'a, [u8]>,
+    /// The hole, in data set offsets.
+    pub hole: Range<usize>,
+    /// Data set bytes after the hole.
+    pub tail: Cow<'a, [u8]>,
+}
+
+impl Source for Split<'_> {
+    fn len(&self) -> usize {
+        self.hole.end.saturating_add(self.tail.len())
+    }
+    fn bytes(&self, range: Range<usize>) -> Option<&[u8]> {
+        if range.end <= self.hole.start {
+            self.head.get(range)
+        } else if range.start >= self.hole.end {
+            self.tail
+                .get(range.start.checked_sub(self.hole.end)?..range.end.checked_sub(self.hole.end)?)
+        } else {
+            None
+        }
+    }
+}
+
+/// The data set as the walker saw it.
+#[derive(Debug)]
+pub(crate) enum Dataset<'a> {
+    /// All of it.
+    Whole(Cow<'a, [u8]>),
+    /// All but the pixel data value.
+    Split(Split<'a>),
+}
+
+impl Source for Dataset<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dataset::Whole(b) => b.len(),
+            Dataset::Split(s) => s.len(),
+        }
+    }
+    fn bytes(&self, range: Range<usize>) -> Option<&[u8]> {
+        match self {
+            Dataset::Whole(b) => b.get(range),
+            Dataset::Split(s) => s.bytes(range),
+        }
+    }
+}
+
 /// The file meta information (group 0002) as found.
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FileMeta {
     pub media_storage_sop_class_uid: String,
@@ -147,8 +218,10 @@ pub(crate) struct Structure<'a> {
     pub syntax: TransferSyntax,
     /// True if the 128-byte preamble held anything but zeros (a polyglot file, for example).
     pub preamble_nonzero: bool,
-    /// The data set bytes: borrowed from the input, or inflated.
-    pub dataset: Cow<'a, [u8]>,
+    /// The data set bytes: borrowed from the input, inflated, or (when streaming) everything
+    /// but the pixel data value.
+    pub dataset: Dataset<'a>,
+
     /// Offset of `dataset[0]` in the file (0 when inflated).
     pub dataset_base: usize,
     /// True when the data set was inflated from a deflate stream.
@@ -173,30 +246,39 @@ impl Structure<'_> {
     }
 }
 
-/// Walks `input` as a DICOM Part 10 file under `limits`.
-pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<Structure<'a>, Refusal> {
+/// What the preamble and file meta group say.
+struct FileHead {
+    meta: FileMeta,
+    syntax: TransferSyntax,
+    preamble_nonzero: bool,
+    /// Offset of the data set.
+    meta_end: usize,
+}
+
+/// Checks the size, the preamble and `DICM`, and the file meta group, which must lie in `head`
+/// (the first bytes of a file of `file_len` bytes).
+fn file_head(head: &[u8], file_len: usize, limits: &Limits) -> Result<FileHead, Refusal> {
     limits.validate()?;
-    let too_large = u64::try_from(input.len()).map_or(true, |n| n > limits.max_file_bytes);
+    let too_large = u64::try_from(file_len).map_or(true, |n| n > limits.max_file_bytes);
     if too_large {
         return Err(Refusal::sender(
             Rule::FileTooLarge,
             Location::default(),
             format!(
-                "{} bytes exceeds the configured maximum of {} bytes",
-                input.len(),
+                "{file_len} bytes exceeds the configured maximum of {} bytes",
                 limits.max_file_bytes
             ),
         ));
     }
-    let (preamble, rest) = input
+    let (preamble, rest) = head
         .split_at_checked(128)
-        .ok_or_else(|| no_prefix(input.len()))?;
+        .ok_or_else(|| no_prefix(file_len))?;
     match rest.get(..4) {
         Some(b"DICM") => {}
-        _ => return Err(no_prefix(input.len())),
+        _ => return Err(no_prefix(file_len)),
     }
     let preamble_nonzero = preamble.iter().any(|&b| b != 0);
-    let (meta, meta_end) = read_meta(input, 132)?;
+    let (meta, meta_end) = read_meta(head, 132)?;
     let syntax = TransferSyntax::from_uid(&meta.transfer_syntax_uid).ok_or_else(|| {
         Refusal::sender(
             Rule::UnsupportedTransferSyntax,
@@ -208,37 +290,136 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<Structure<'a
             ),
         )
     })?;
-    let raw = input.get(meta_end..).unwrap_or_default();
-    let (dataset, dataset_base, inflated) = if syntax.is_deflated() {
-        (Cow::Owned(inflate(raw, meta_end, limits)?), 0, true)
-    } else {
-        (Cow::Borrowed(raw), meta_end, false)
-    };
+    Ok(FileHead {
+        meta,
+        syntax,
+        preamble_nonzero,
+        meta_end,
+    })
+}
+
+/// Walks a data set; with `stop_at_pixels`, stops after the header of native top-level pixel
+/// data (to locate it for streaming).
+fn walk<D: Source + ?Sized>(
+    data: &D,
+    base: usize,
+    inflated: bool,
+    syntax: TransferSyntax,
+    limits: &Limits,
+    stop_at_pixels: bool,
+) -> Result<(Vec<ElementRecord>, Option<PixelLayout>), Refusal> {
     let mut walker = Walker {
-        data: &dataset,
-        base: dataset_base,
+        data,
+        base,
         inflated,
         limits,
         elements: Vec::new(),
         pixel_data: None,
         pixel_end: None,
+        stop_at_pixels,
     };
     let mut path = Vec::new();
     walker
         .dataset(0, DatasetEnd::Eof, syntax.encoding(), 0, &mut path)
         .map_err(|e| if inflated { e.in_inflated_stream() } else { e })?;
-    let Walker {
-        elements,
-        pixel_data,
-        ..
-    } = walker;
+    Ok((walker.elements, walker.pixel_data))
+}
+
+/// Walks `input` as a DICOM Part 10 file under `limits`.
+pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<Structure<'a>, Refusal> {
+    let head = file_head(input, input.len(), limits)?;
+    let raw = input.get(head.meta_end..).unwrap_or_default();
+    let (dataset, dataset_base, inflated) = if head.syntax.is_deflated() {
+        (Cow::Owned(inflate(raw, head.meta_end, limits)?), 0, true)
+    } else {
+        (Cow::Borrowed(raw), head.meta_end, false)
+    };
+    let (elements, pixel_data) = walk(&*dataset, dataset_base, inflated, head.syntax, limits, false)?;
     Ok(Structure {
-        meta,
-        syntax,
-        preamble_nonzero,
-        dataset,
+        meta: head.meta,
+        syntax: head.syntax,
+        preamble_nonzero: head.preamble_nonzero,
+        dataset: Dataset::Whole(dataset),
         dataset_base,
         inflated,
+        elements,
+        pixel_data,
+    })
+}
+
+/// Where a file's pixel data value lies, for streaming.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// Native pixel data at the top level: its value, in file offsets.
+    Found(Range<usize>),
+    /// The head does not reach the pixel data header yet.
+    NeedMore,
+    /// Not streamable (compressed or deflated, no native pixel data, or malformed: the
+    /// in-memory path gives the precise answer).
+    NotStreamable,
+}
+
+/// Finds the native pixel data value of a file of `file_len` bytes from its first bytes.
+pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -> Located {
+    let Ok(fh) = file_head(head, file_len, limits) else {
+        return if head.len() < file_len { Located::NeedMore } else { Located::NotStreamable };
+    };
+    if fh.syntax.is_deflated() || fh.syntax.codec().is_some() {
+        return Located::NotStreamable;
+    }
+    let have = head.len().saturating_sub(fh.meta_end);
+    let total = file_len.saturating_sub(fh.meta_end);
+    let data = Split {
+        head: Cow::Borrowed(head.get(fh.meta_end..).unwrap_or_default()),
+        hole: have..total,
+        tail: Cow::Borrowed(&[]),
+    };
+    match walk(&data, fh.meta_end, false, fh.syntax, limits, true) {
+        Ok((_, Some(PixelLayout::Native { value }))) => {
+            match (value.start.checked_add(fh.meta_end), value.end.checked_add(fh.meta_end)) {
+                (Some(a), Some(b)) if a <= head.len() => Located::Found(a..b),
+                _ => Located::NeedMore,
+            }
+        }
+        Err(_) if head.len() < file_len => Located::NeedMore,
+        _ => Located::NotStreamable,
+    }
+}
+
+/// Walks a file held as `head` (its first bytes, through at least the start of the pixel data
+/// value) and `tail` (its bytes after the pixel data value), with the value itself not held.
+pub(crate) fn check_split<'a>(
+    head: &'a [u8],
+    value: Range<usize>,
+    tail: &'a [u8],
+    limits: &Limits,
+) -> Result<Structure<'a>, Refusal> {
+    let file_len = value.end.saturating_add(tail.len());
+    let fh = file_head(head, file_len, limits)?;
+    let hole = value.start.saturating_sub(fh.meta_end)..value.end.saturating_sub(fh.meta_end);
+    let data = Split {
+        head: Cow::Borrowed(head.get(fh.meta_end..value.start).unwrap_or_default()),
+        hole: hole.clone(),
+        tail: Cow::Borrowed(tail),
+    };
+    let (elements, pixel_data) = walk(&data, fh.meta_end, false, fh.syntax, limits, false)?;
+    match &pixel_data {
+        Some(PixelLayout::Native { value }) if *value == hole => {}
+        _ => {
+            return Err(Refusal::internal(
+                Rule::PixelDataEncapsulation,
+                Location::at(value.start),
+                "the streamed pixel data value was not where the structure check found it",
+            ));
+        }
+    }
+    Ok(Structure {
+        meta: fh.meta,
+        syntax: fh.syntax,
+        preamble_nonzero: fh.preamble_nonzero,
+        dataset: Dataset::Split(data),
+        dataset_base: fh.meta_end,
+        inflated: false,
         elements,
         pixel_data,
     })
@@ -524,8 +705,17 @@ fn has_long_length(vr: VR) -> bool {
     )
 }
 
-fn u16_at(data: &[u8], pos: usize, big: bool) -> Option<u16> {
-    let b = data.get(pos..pos.checked_add(2)?)?;
+/// `n` bytes at `pos`, if they lie before `limit` and the source holds them.
+fn take<D: Source + ?Sized>(data: &D, pos: usize, n: usize, limit: usize) -> Option<&[u8]> {
+    let end = pos.checked_add(n)?;
+    if end > limit {
+        return None;
+    }
+    data.bytes(pos..end)
+}
+
+fn u16_at<D: Source + ?Sized>(data: &D, pos: usize, limit: usize, big: bool) -> Option<u16> {
+    let b = take(data, pos, 2, limit)?;
     let arr = [*b.first()?, *b.get(1)?];
     Some(if big {
         u16::from_be_bytes(arr)
@@ -534,8 +724,8 @@ fn u16_at(data: &[u8], pos: usize, big: bool) -> Option<u16> {
     })
 }
 
-fn u32_at(data: &[u8], pos: usize, big: bool) -> Option<u32> {
-    let b = data.get(pos..pos.checked_add(4)?)?;
+fn u32_at<D: Source + ?Sized>(data: &D, pos: usize, limit: usize, big: bool) -> Option<u32> {
+    let b = take(data, pos, 4, limit)?;
     let arr = array4(b);
     Some(if big {
         u32::from_be_bytes(arr)
@@ -552,7 +742,12 @@ fn checked_end(start: usize, len: u32, limit: usize) -> Option<usize> {
 }
 
 /// Reads a header at `pos`, with `limit` the end of the enclosing structure.
-fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<Header, Refusal> {
+fn read_header<D: Source + ?Sized>(
+    data: &D,
+    pos: usize,
+    enc: Encoding,
+    limit: usize,
+) -> Result<Header, Refusal> {
     let truncated = || {
         Refusal::sender(
             Rule::Truncated,
@@ -563,15 +758,16 @@ fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<H
             ),
         )
     };
-    let avail = data.get(..limit).ok_or_else(truncated)?;
+    let avail = (data, limit);
     // Items and delimiters are always little endian in encapsulated data; in big endian data sets
     // their tag is big endian like every other tag.
-    let group = u16_at(avail, pos, enc.big_endian).ok_or_else(truncated)?;
-    let element = u16_at(avail, pos.saturating_add(2), enc.big_endian).ok_or_else(truncated)?;
+    let group = u16_at(avail.0, pos, avail.1, enc.big_endian).ok_or_else(truncated)?;
+    let element =
+        u16_at(avail.0, pos.saturating_add(2), avail.1, enc.big_endian).ok_or_else(truncated)?;
     let tag = Tag(group, element);
     let at4 = pos.checked_add(4).ok_or_else(truncated)?;
     if group == 0xFFFE {
-        let length = u32_at(avail, at4, enc.big_endian).ok_or_else(truncated)?;
+        let length = u32_at(avail.0, at4, avail.1, enc.big_endian).ok_or_else(truncated)?;
         return Ok(Header {
             tag,
             vr: None,
@@ -580,7 +776,7 @@ fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<H
         });
     }
     if !enc.explicit_vr {
-        let length = u32_at(avail, at4, enc.big_endian).ok_or_else(truncated)?;
+        let length = u32_at(avail.0, at4, avail.1, enc.big_endian).ok_or_else(truncated)?;
         return Ok(Header {
             tag,
             vr: None,
@@ -588,9 +784,7 @@ fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<H
             header_len: 8,
         });
     }
-    let code = avail
-        .get(at4..at4.checked_add(2).ok_or_else(truncated)?)
-        .ok_or_else(truncated)?;
+    let code = take(avail.0, at4, 2, avail.1).ok_or_else(truncated)?;
     let vr = VR::from_binary([
         code.first().copied().unwrap_or(0),
         code.get(1).copied().unwrap_or(0),
@@ -608,7 +802,7 @@ fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<H
     let at6 = at4.checked_add(2).ok_or_else(truncated)?;
     if has_long_length(vr) {
         let at8 = at6.checked_add(2).ok_or_else(truncated)?;
-        let length = u32_at(avail, at8, enc.big_endian).ok_or_else(truncated)?;
+        let length = u32_at(avail.0, at8, avail.1, enc.big_endian).ok_or_else(truncated)?;
         Ok(Header {
             tag,
             vr: Some(vr),
@@ -616,7 +810,7 @@ fn read_header(data: &[u8], pos: usize, enc: Encoding, limit: usize) -> Result<H
             header_len: 12,
         })
     } else {
-        let length = u16_at(avail, at6, enc.big_endian).ok_or_else(truncated)?;
+        let length = u16_at(avail.0, at6, avail.1, enc.big_endian).ok_or_else(truncated)?;
         Ok(Header {
             tag,
             vr: Some(vr),
@@ -647,8 +841,8 @@ enum DatasetEnd {
     ItemDelimited,
 }
 
-struct Walker<'d, 'l> {
-    data: &'d [u8],
+struct Walker<'d, 'l, D: Source + ?Sized> {
+    data: &'d D,
     base: usize,
     inflated: bool,
     limits: &'l Limits,
@@ -656,9 +850,11 @@ struct Walker<'d, 'l> {
     pixel_data: Option<PixelLayout>,
     /// Offset just past the top-level pixel data element, once seen.
     pixel_end: Option<usize>,
+    /// Stop after the header of native top-level pixel data (locating it for streaming).
+    stop_at_pixels: bool,
 }
 
-impl Walker<'_, '_> {
+impl<D: Source + ?Sized> Walker<'_, '_, D> {
     fn loc(&self, pos: usize) -> Location {
         let mut loc = Location::at(pos.saturating_add(self.base));
         loc.inflated = self.inflated;
@@ -737,7 +933,7 @@ impl Walker<'_, '_> {
             let result = self.element(pos, limit, end, enc, depth, path, &mut last);
             match result {
                 Ok(Step::Next(next)) => pos = next,
-                Ok(Step::EndOfItem(next)) => return Ok(next),
+                Ok(Step::EndOfItem(next)) | Ok(Step::Stop(next)) => return Ok(next),
                 Err(e) => {
                     // After the top-level pixel data, anything that does not parse as a
                     // well-formed trailing element is trailing garbage.
@@ -890,6 +1086,9 @@ impl Walker<'_, '_> {
                 self.pixel_data = Some(PixelLayout::Native {
                     value: value_start..value_end,
                 });
+                if self.stop_at_pixels {
+                    return Ok(Step::Stop(value_end));
+                }
             }
             value_end
         };
@@ -1126,6 +1325,8 @@ impl Walker<'_, '_> {
 enum Step {
     Next(usize),
     EndOfItem(usize),
+    /// Pixel data located (in stop mode): the walk ends here.
+    Stop(usize),
 }
 
 #[cfg(test)]
@@ -1193,7 +1394,7 @@ mod tests {
         assert_eq!(s.syntax, TransferSyntax::ExplicitVrLittleEndian);
         assert_eq!(s.top_level().count(), 2);
         match s.pixel_data {
-            Some(PixelLayout::Native { value }) => assert_eq!(s.dataset[value].len(), 4),
+            Some(PixelLayout::Native { value }) => assert_eq!(s.dataset.bytes(value).unwrap().len(), 4),
             other => panic!("{other:?}"),
         }
     }

@@ -17,7 +17,7 @@
 //! model. [`SanitisedScan`] can only be made here, so a function that takes one knows the bytes
 //! behind it passed every check.
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use dicom_dictionary_std::tags as t;
 
@@ -88,15 +88,45 @@ pub struct Sanitised {
 /// Meta elements that sluis regenerates; any other is reported as dropped.
 const REGENERATED_META: [u16; 7] = [0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x0012, 0x0013];
 
-/// Sanitises one DICOM Part 10 file.
-///
-/// Returns the rebuilt scan and a report, or a [`Refusal`] naming the rule that failed. No input
-/// makes it panic, and no allocation is sized by the input before the size is checked against
-/// `limits`.
-pub fn sanitise(input: &[u8], limits: &Limits) -> Result<Sanitised, Refusal> {
-    let structure = preflight::check(input, limits)?;
-    let class = classify_sop(&structure)?;
-    let obj = read::decode_attributes(&structure, class)?;
+/// Everything the sanitiser learns before it touches the pixels.
+struct Analysis {
+    class: SopClass,
+    /// The rebuilt object; an image's channels are still empty.
+    object: DicosObject,
+    /// For an image: the geometry the pixels must match and the frames of each channel.
+    pixels: Option<(pixels::PixelSpec, Vec<u32>)>,
+    /// Normalisations known before decoding.
+    normalised: Vec<Normalisation>,
+    dropped: Vec<Dropped>,
+}
+
+impl Analysis {
+    /// The report, once the pixels are done.
+    fn report(self, input_bytes: usize, structure: &Structure<'_>, padding_bits_cleared: u64) -> (DicosObject, SanitiseReport) {
+        let mut normalised = self.normalised;
+        if padding_bits_cleared > 0 {
+            normalised.push(Normalisation::PixelPaddingBits { samples: padding_bits_cleared });
+        }
+        let canonical = dicos_write::canonical_class(self.class);
+        if self.object.sop_class() != SopClass::DicosTdr && canonical != self.class {
+            normalised.push(Normalisation::SopClass { from: self.class, to: canonical });
+        }
+        let report = SanitiseReport {
+            input_bytes: u64::try_from(input_bytes).unwrap_or(u64::MAX),
+            transfer_syntax: structure.syntax,
+            sop_class: self.class,
+            elements_seen: structure.elements.len(),
+            dropped: self.dropped,
+            normalised,
+        };
+        (self.object, report)
+    }
+}
+
+/// Classifies, decodes the allow-listed attributes and builds the typed model without pixels.
+fn analyse(structure: &Structure<'_>, limits: &Limits) -> Result<Analysis, Refusal> {
+    let class = classify_sop(structure)?;
+    let obj = read::decode_attributes(structure, class)?;
     let tracker = Tracker::default();
     let a = Attrs::new(&obj, &tracker);
     let (ds_class, ds_instance) = read::sop_uids(&a)?;
@@ -116,53 +146,153 @@ pub fn sanitise(input: &[u8], limits: &Limits) -> Result<Sanitised, Refusal> {
         ));
     }
     let charset = a.texts(t::SPECIFIC_CHARACTER_SET, 16);
-    let object = if class.is_image() {
+    let (object, pixels) = if class.is_image() {
         let header = read::image_header(&a, class, limits)?;
-        let decoded = pixels::decode(&structure, &header.spec, &header.channel_frames, limits)?;
         let mut scan = header.scan;
+        scan.sop_class = dicos_write::canonical_class(class);
+        (
+            DicosObject::Image(Box::new(scan)),
+            Some((header.spec, header.channel_frames)),
+        )
+    } else {
+        if structure.pixel_data.is_some() {
+            return Err(not_an_image(structure, &format!("{class}")));
+        }
+        (DicosObject::ThreatReport(Box::new(read::threat_report(&a)?)), None)
+    };
+    let mut dropped = dropped_elements(structure, &tracker);
+    dropped.extend(tracker.take_invalid());
+    Ok(Analysis {
+        class,
+        object,
+        pixels,
+        normalised: base_normalisations(structure, &charset),
+        dropped,
+    })
+}
+
+/// Sanitises one DICOM Part 10 file held in memory.
+///
+/// Returns the rebuilt scan and a report, or a [`Refusal`] naming the rule that failed. No input
+/// makes it panic, and no allocation is sized by the input before the size is checked against
+/// `limits`.
+pub fn sanitise(input: &[u8], limits: &Limits) -> Result<Sanitised, Refusal> {
+    let structure = preflight::check(input, limits)?;
+    let mut analysis = analyse(&structure, limits)?;
+    let mut padding = 0;
+    if let (DicosObject::Image(scan), Some((spec, channel_frames))) = (&mut analysis.object, &analysis.pixels) {
+        let decoded = pixels::decode(&structure, spec, channel_frames, limits)?;
         for (channel, samples) in scan.image.channels.iter_mut().zip(decoded.channels) {
             channel.samples = samples;
         }
-        let canonical = dicos_write::canonical_class(class);
-        scan.sop_class = canonical;
-        let mut normalised = base_normalisations(&structure, &charset);
-        if decoded.padding_bits_cleared > 0 {
-            normalised.push(Normalisation::PixelPaddingBits {
-                samples: decoded.padding_bits_cleared,
-            });
-        }
-        if canonical != class {
-            normalised.push(Normalisation::SopClass {
-                from: class,
-                to: canonical,
-            });
-        }
-        (DicosObject::Image(Box::new(scan)), normalised)
-    } else {
-        if structure.pixel_data.is_some() {
-            return Err(not_an_image(&structure, &format!("{class}")));
-        }
-        let report = read::threat_report(&a)?;
-        (
-            DicosObject::ThreatReport(Box::new(report)),
-            base_normalisations(&structure, &charset),
-        )
-    };
-    let (object, normalised) = object;
-    let mut dropped = dropped_elements(&structure, &tracker);
-    dropped.extend(tracker.take_invalid());
-    let report = SanitiseReport {
-        input_bytes: u64::try_from(input.len()).unwrap_or(u64::MAX),
-        transfer_syntax: structure.syntax,
-        sop_class: class,
-        elements_seen: structure.elements.len(),
-        dropped,
-        normalised,
-    };
+        padding = decoded.padding_bits_cleared;
+    }
+    let (object, report) = analysis.report(input.len(), &structure, padding);
     Ok(Sanitised {
         scan: SanitisedScan { object },
         report,
     })
+}
+
+/// Why a streamed sanitisation stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The input was refused; nothing useful was written.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The input could not be read (or changed while it was read).
+    #[error("reading the input: {0}")]
+    Read(#[source] std::io::Error),
+    /// The output could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The first bytes read to find the pixel data; doubled while needed.
+const HEAD_START: usize = 256 << 10;
+/// The most bytes before the pixel data, or after it, that the streaming path holds; a file
+/// with more is sanitised in memory instead.
+const HEAD_MAX: usize = 32 << 20;
+const TAIL_MAX: usize = 4 << 20;
+
+fn read_at<R: Read + Seek>(input: &mut R, offset: usize, len: usize) -> Result<Vec<u8>, StreamError> {
+    input.seek(SeekFrom::Start(offset as u64)).map_err(StreamError::Read)?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| StreamError::Read(std::io::ErrorKind::OutOfMemory.into()))?;
+    input.take(len as u64).read_to_end(&mut buf).map_err(StreamError::Read)?;
+    if buf.len() != len {
+        return Err(StreamError::Read(std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(buf)
+}
+
+/// Sanitises a file from a reader into canonical DICOS on a writer, and returns the report.
+///
+/// The result is byte for byte what [`sanitise`] followed by [`SanitisedScan::write_dicos`]
+/// gives. For native (uncompressed) pixel data, the attributes before and after the pixel data
+/// are read and checked first, and the pixels are then streamed through a fixed buffer, each
+/// sample decoded, checked and re-encoded: memory stays at a few megabytes whatever the scan's
+/// size, and nothing is written before every check that does not need the pixels has passed.
+/// Compressed, deflated and non-image files are sanitised in memory.
+///
+/// On an error the writer may hold part of an output: write to a temporary file and keep it
+/// only on success.
+pub fn sanitise_stream<R: Read + Seek, W: Write>(
+    mut input: R,
+    mut out: W,
+    limits: &Limits,
+) -> Result<SanitiseReport, StreamError> {
+    limits.validate()?;
+    let file_len = input.seek(SeekFrom::End(0)).map_err(StreamError::Read)?;
+    if file_len > limits.max_file_bytes {
+        return Err(Refusal::sender(
+            Rule::FileTooLarge,
+            Location::default(),
+            format!("{file_len} bytes exceeds the configured maximum of {} bytes", limits.max_file_bytes),
+        )
+        .into());
+    }
+    let len = usize::try_from(file_len).map_err(|_| StreamError::Read(std::io::ErrorKind::FileTooLarge.into()))?;
+    let mut head_len = HEAD_START.min(len);
+    let value = loop {
+        let head = read_at(&mut input, 0, head_len)?;
+        match preflight::locate_pixel_data(&head, len, limits) {
+            preflight::Located::Found(v) if len.saturating_sub(v.end) <= TAIL_MAX => break Some((head, v)),
+            preflight::Located::NeedMore if head_len < len.min(HEAD_MAX) => {
+                head_len = head_len.saturating_mul(2).min(len).min(HEAD_MAX);
+            }
+            _ => break None,
+        }
+    };
+    let Some((mut head, value)) = value else {
+        let bytes = read_at(&mut input, 0, len)?;
+        let sanitised = sanitise(&bytes, limits)?;
+        drop(bytes);
+        sanitised.scan.write_dicos(&mut out)?;
+        return Ok(sanitised.report);
+    };
+    head.truncate(value.start);
+    let tail = read_at(&mut input, value.end, len.saturating_sub(value.end))?;
+    let structure = preflight::check_split(&head, value.clone(), &tail, limits)?;
+    let analysis = analyse(&structure, limits)?;
+    let (Some((spec, _)), Some(preflight::PixelLayout::Native { value: ds_value })) = (&analysis.pixels, &structure.pixel_data) else {
+        return Err(Refusal::internal(Rule::PixelDataEncapsulation, Location::at(value.start), "streamed pixel data is not a native image").into());
+    };
+    let total = pixels::check_native_length(&structure, ds_value, spec)?;
+    dicos_write::write_head(&analysis.object, Some((spec.bits_allocated, total)), &mut out)?;
+    input.seek(SeekFrom::Start(value.start as u64)).map_err(StreamError::Read)?;
+    let big_endian = structure.syntax.encoding().big_endian;
+    let padding = pixels::stream_native(&mut input, total, value.len(), spec, big_endian, &mut out).map_err(|f| match f {
+        pixels::StreamFault::Read(e) => StreamError::Read(e),
+        pixels::StreamFault::Write(e) => StreamError::Write(WriteError::Io(e)),
+    })?;
+    if total % 2 == 1 {
+        out.write_all(&[0]).map_err(|e| StreamError::Write(WriteError::Io(e)))?;
+    }
+    out.flush().map_err(|e| StreamError::Write(WriteError::Io(e)))?;
+    let (_, report) = analysis.report(len, &structure, padding);
+    Ok(report)
 }
 
 fn not_an_image(structure: &Structure<'_>, class: &str) -> Refusal {

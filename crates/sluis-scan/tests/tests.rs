@@ -13,3 +13,4 @@ mod hostile;
 mod regressions;
 mod roundtrip;
 mod samples;
+mod stream;

@@ -15,7 +15,7 @@ use super::attrs::Attrs;
 use crate::limits::Limits;
 use crate::model::*;
 use crate::pixels::PixelSpec;
-use crate::preflight::Structure;
+use crate::preflight::{Source, Structure};
 use crate::refusal::{Location, Refusal, Rule};
 use crate::syntax::SopClass;
 
@@ -136,7 +136,7 @@ pub(crate) fn decode_attributes(
             bytes.extend_from_slice(
                 structure
                     .dataset
-                    .get(e.header_start..e.end)
+                    .bytes(e.header_start..e.end)
                     .unwrap_or_default(),
             );
         }
@@ -555,7 +555,12 @@ pub(crate) fn image_header(
         .map(|(kind, _, rescale)| Channel {
             kind,
             rescale,
-            samples: Samples::U16(Vec::new()),
+            samples: if bits_allocated == 8 {
+                Samples::U8(Vec::new())
+            } else {
+                Samples::U16(Vec::new())
+            },
+
         })
         .collect();
     Ok(ImageHeader {

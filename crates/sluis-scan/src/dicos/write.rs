@@ -84,18 +84,33 @@ pub fn write_dicos<W: Write>(object: &DicosObject, out: W) -> Result<u64, WriteE
         inner: out,
         count: 0,
     };
-    let (class, dataset, pixels) = match object {
+    match object {
         DicosObject::Image(scan) => {
             check_image(&scan.image)?;
-            (
-                canonical_class(scan.sop_class),
-                image_dataset(scan).finish()?,
-                Some(&scan.image),
-            )
+            let samples: usize = scan.image.channels.iter().map(|c| c.samples.len()).sum();
+            let bits = scan.image.bits_allocated();
+            write_head(object, Some((bits, samples.saturating_mul(usize::from(bits / 8)))), &mut out)?;
+            write_samples(&scan.image, &mut out)?;
         }
-        DicosObject::ThreatReport(report) => {
-            (SopClass::DicosTdr, report_dataset(report).finish()?, None)
-        }
+        DicosObject::ThreatReport(_) => write_head(object, None, &mut out)?,
+    }
+    out.flush()?;
+    Ok(out.count)
+}
+
+/// Writes everything before the pixel samples: preamble, `DICM`, file meta group, the data set's
+/// attributes, and (for an image) the pixel data element header for `pixels = (bits allocated,
+/// sample bytes)`. The caller then writes exactly the sample bytes, and one zero byte when their
+/// number is odd. The image's samples are not read, so a scan whose pixels are streamed can
+/// have empty channels.
+pub(crate) fn write_head<W: Write>(
+    object: &DicosObject,
+    pixels: Option<(u16, usize)>,
+    out: &mut W,
+) -> Result<(), WriteError> {
+    let (class, dataset) = match object {
+        DicosObject::Image(scan) => (canonical_class(scan.sop_class), image_dataset(scan).finish()?),
+        DicosObject::ThreatReport(report) => (SopClass::DicosTdr, report_dataset(report).finish()?),
     };
     let meta = FileMetaTableBuilder::new()
         .media_storage_sop_class_uid(class.uid())
@@ -107,19 +122,26 @@ pub fn write_dicos<W: Write>(object: &DicosObject, out: W) -> Result<u64, WriteE
         .map_err(|e| WriteError::Encode(e.to_string()))?;
     out.write_all(&[0u8; 128])?;
     out.write_all(b"DICM")?;
-    meta.write(&mut out)
+    meta.write(&mut *out)
         .map_err(|e| WriteError::Encode(e.to_string()))?;
     let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
         .get(TransferSyntax::ExplicitVrLittleEndian.uid())
         .ok_or_else(|| WriteError::Encode("explicit VR little endian is not registered".into()))?;
     dataset
-        .write_dataset_with_ts(&mut out, ts)
+        .write_dataset_with_ts(&mut *out, ts)
         .map_err(|e| WriteError::Encode(e.to_string()))?;
-    if let Some(image) = pixels {
-        write_pixels(image, &mut out)?;
+    if let Some((bits, bytes)) = pixels {
+        let padded = bytes.saturating_add(bytes % 2);
+        let len = u32::try_from(padded).map_err(|_| {
+            WriteError::Invalid(format!("{padded} bytes of pixel data exceed a 32-bit length"))
+        })?;
+        let vr = if bits == 8 { VR::OB } else { VR::OW };
+        let header = DataElementHeader::new(Tag(0x7FE0, 0x0010), vr, Length(len));
+        ExplicitVRLittleEndianEncoder::default()
+            .encode_element_header(&mut *out, header)
+            .map_err(|e| WriteError::Encode(e.to_string()))?;
     }
-    out.flush()?;
-    Ok(out.count)
+    Ok(())
 }
 
 /// Encodes `object` into a byte vector.
@@ -168,35 +190,27 @@ fn check_image(image: &Image) -> Result<(), WriteError> {
     Ok(())
 }
 
-fn write_pixels<W: Write>(image: &Image, out: &mut W) -> Result<(), WriteError> {
-    let bits = image.bits_allocated();
-    let samples: usize = image.channels.iter().map(|c| c.samples.len()).sum();
-    let bytes = samples * usize::from(bits / 8);
-    let padded = bytes + bytes % 2;
-    let len = u32::try_from(padded).map_err(|_| {
-        WriteError::Invalid(format!(
-            "{padded} bytes of pixel data exceed a 32-bit length"
-        ))
-    })?;
-    let vr = if bits == 8 { VR::OB } else { VR::OW };
-    let header = DataElementHeader::new(Tag(0x7FE0, 0x0010), vr, Length(len));
-    ExplicitVRLittleEndianEncoder::default()
-        .encode_element_header(&mut *out, header)
-        .map_err(|e| WriteError::Encode(e.to_string()))?;
-    let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+/// Writes the samples of every channel as little-endian bytes, and the pad byte if needed.
+fn write_samples<W: Write>(image: &Image, out: &mut W) -> Result<(), WriteError> {
+    let mut bytes = 0usize;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     for c in &image.channels {
         match &c.samples {
             Samples::U16(v) => {
-                for chunk in v.chunks(128 * 1024) {
+                for chunk in v.chunks(1 << 19) {
                     buf.clear();
                     buf.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
                     out.write_all(&buf)?;
                 }
+                bytes = bytes.saturating_add(v.len().saturating_mul(2));
             }
-            Samples::U8(v) => out.write_all(v)?,
+            Samples::U8(v) => {
+                out.write_all(v)?;
+                bytes = bytes.saturating_add(v.len());
+            }
         }
     }
-    if padded != bytes {
+    if bytes % 2 == 1 {
         out.write_all(&[0])?;
     }
     Ok(())
