@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use sluis_scan::{sanitise, to_dicos_vec, DicosObject, Limits};
-use sluis_synth::{generate, Kind, Spec};
+use sluis_scan::{DicosObject, Limits, sanitise, to_dicos_vec};
+use sluis_synth::{Kind, Spec, generate};
 
 #[derive(Parser)]
 #[command(about = "sluis benchmarks: ours and the peer's, same input, same run")]
@@ -50,23 +50,37 @@ enum Cmd {
 fn measure_child(argv: &[String]) -> Result<()> {
     let (cmd, args) = argv.split_first().context("nothing to run")?;
     let start = Instant::now();
-    let status = Command::new(cmd).args(args).status().with_context(|| format!("running {cmd}"))?;
+    let status = Command::new(cmd)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cmd}"))?;
     let secs = start.elapsed().as_secs_f64();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
     // ru_maxrss is in kilobytes on Linux.
-    println!("{secs} {} {}", usage.max_rss() * 1024, status.code().unwrap_or(-1));
+    println!(
+        "{secs} {} {}",
+        usage.max_rss() * 1024,
+        status.code().unwrap_or(-1)
+    );
     Ok(())
 }
 
 /// One timed run of a tool, through `sluis-bench measure` so that the peak RSS is the tool's.
 fn run_measured(argv: &[String]) -> Result<(f64, u64)> {
     let me = std::env::current_exe()?;
-    let out = Command::new(me).arg("measure").arg("--").args(argv).output()?;
+    let out = Command::new(me)
+        .arg("measure")
+        .arg("--")
+        .args(argv)
+        .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
     match fields.as_slice() {
         [secs, rss, "0"] => Ok((secs.parse()?, rss.parse()?)),
-        _ => bail!("{argv:?} failed: {text} {}", String::from_utf8_lossy(&out.stderr)),
+        _ => bail!(
+            "{argv:?} failed: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -93,18 +107,35 @@ fn make_inputs(dir: &Path, scales: &[u32]) -> Result<Vec<Input>> {
         };
         for i in 0..files {
             let pixel_mm = 5.0 / f64::from(scale).sqrt();
-            let mut scan = generate(&Spec { kind: Kind::Container40, seed: 2026, index: i, pixel_mm }).scan;
+            let mut scan = generate(&Spec {
+                kind: Kind::Container40,
+                seed: 2026,
+                index: i,
+                pixel_mm,
+            })
+            .scan;
             scan.reports.clear();
             let pixels = scan.image.frame_len() as u64 * scan.image.channels.len() as u64;
             let bytes = to_dicos_vec(&DicosObject::Image(Box::new(scan)))?;
             let path = dir.join(format!("40ft-{scale}x-{i}.dcs"));
             std::fs::write(&path, &bytes)?;
             let jpeg = dir.join(format!("40ft-{scale}x-{i}-jpegls.dcm"));
-            let st = Command::new("dcmcjpeg").arg("+e1").arg(&path).arg(&jpeg).status().context("dcmcjpeg (Debian package dcmtk)")?;
+            let st = Command::new("dcmcjpeg")
+                .arg("+e1")
+                .arg(&path)
+                .arg(&jpeg)
+                .status()
+                .context("dcmcjpeg (Debian package dcmtk)")?;
             if !st.success() {
                 bail!("dcmcjpeg failed on {}", path.display());
             }
-            inputs.push(Input { scale, path, jpeg, bytes: bytes.len() as u64, pixels });
+            inputs.push(Input {
+                scale,
+                path,
+                jpeg,
+                bytes: bytes.len() as u64,
+                pixels,
+            });
         }
     }
     Ok(inputs)
@@ -118,12 +149,28 @@ struct Row {
     peer_name: &'static str,
 }
 
-fn time_pair(input: &Path, out_dir: &Path, sluis: &Path, peer: &'static str, reps: usize) -> Result<((f64, u64), (f64, u64))> {
+fn time_pair(
+    input: &Path,
+    out_dir: &Path,
+    sluis: &Path,
+    peer: &'static str,
+    reps: usize,
+) -> Result<((f64, u64), (f64, u64))> {
     let (mut ours_t, mut peer_t, mut ours_m, mut peer_m) = (Vec::new(), Vec::new(), 0u64, 0u64);
     let out_ours = out_dir.join("ours.dcm");
     let out_peer = out_dir.join("peer.dcm");
-    let ours_argv = vec![sluis.display().to_string(), "scan".into(), "sanitize".into(), input.display().to_string(), out_ours.display().to_string()];
-    let peer_argv = vec![peer.to_string(), input.display().to_string(), out_peer.display().to_string()];
+    let ours_argv = vec![
+        sluis.display().to_string(),
+        "scan".into(),
+        "sanitize".into(),
+        input.display().to_string(),
+        out_ours.display().to_string(),
+    ];
+    let peer_argv = vec![
+        peer.to_string(),
+        input.display().to_string(),
+        out_peer.display().to_string(),
+    ];
     for rep in 0..reps {
         for which in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
             let _ = std::fs::remove_file(&out_ours);
@@ -150,26 +197,54 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
         None => std::env::current_exe()?.with_file_name("sluis"),
     };
     if !sluis.exists() {
-        bail!("{} not found: build it first (cargo build --release)", sluis.display());
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            sluis.display()
+        );
     }
     let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
     let dir = base.join(format!("sluis-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let scales: &[u32] = if quick { &[1, 4] } else { &[1, 4, 16] };
     let reps = if quick { reps.min(3) } else { reps };
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
-    println!("inputs in {} (tmpfs when available); {reps} runs per tool and file, median\n", dir.display());
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    println!(
+        "inputs in {} (tmpfs when available); {reps} runs per tool and file, median\n",
+        dir.display()
+    );
     let inputs = make_inputs(&dir, scales)?;
     let mut rows = Vec::new();
     for input in &inputs {
         let (ours, peer) = time_pair(&input.path, &dir, &sluis, "dcmconv", reps)?;
-        rows.push(Row { label: format!("{}x uncompressed", input.scale), mb: input.bytes as f64 / 1e6, ours, peer, peer_name: "dcmconv" });
+        rows.push(Row {
+            label: format!("{}x uncompressed", input.scale),
+            mb: input.bytes as f64 / 1e6,
+            ours,
+            peer,
+            peer_name: "dcmconv",
+        });
         let jpeg_bytes = std::fs::metadata(&input.jpeg)?.len();
         let (ours, peer) = time_pair(&input.jpeg, &dir, &sluis, "dcmdjpeg", reps)?;
-        rows.push(Row { label: format!("{}x JPEG lossless", input.scale), mb: jpeg_bytes as f64 / 1e6, ours, peer, peer_name: "dcmdjpeg" });
+        rows.push(Row {
+            label: format!("{}x JPEG lossless", input.scale),
+            mb: jpeg_bytes as f64 / 1e6,
+            ours,
+            peer,
+            peer_name: "dcmdjpeg",
+        });
     }
-    println!("| input | file MB | sluis s | sluis MB/s | peer | peer s | peer MB/s | speed-up | sluis peak RSS / file | peer peak RSS / file |");
+    println!(
+        "| input | file MB | sluis s | sluis MB/s | peer | peer s | peer MB/s | speed-up | sluis peak RSS / file | peer peak RSS / file |"
+    );
     println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         let (ot, om) = r.ours;
@@ -190,7 +265,9 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
     println!("| scale | pixels (all channels) | ms | ns/pixel |");
     println!("|---|---:|---:|---:|");
     for scale in scales {
-        let Some(input) = inputs.iter().find(|i| i.scale == *scale) else { continue };
+        let Some(input) = inputs.iter().find(|i| i.scale == *scale) else {
+            continue;
+        };
         let bytes = std::fs::read(&input.path)?;
         let mut times = Vec::new();
         for _ in 0..reps {
@@ -201,7 +278,12 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
             times.push(t.elapsed().as_secs_f64());
         }
         let t = median(times);
-        println!("| {scale}x | {} | {:.1} | {:.2} |", input.pixels, t * 1e3, t * 1e9 / input.pixels as f64);
+        println!(
+            "| {scale}x | {} | {:.1} | {:.2} |",
+            input.pixels,
+            t * 1e3,
+            t * 1e9 / input.pixels as f64
+        );
     }
     std::fs::remove_dir_all(&dir)?;
     Ok(())
@@ -210,7 +292,11 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 

@@ -216,6 +216,11 @@ pub fn from_da_tm(da: &str, tm: Option<&str>) -> Option<Timestamp> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 

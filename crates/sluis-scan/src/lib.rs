@@ -1,6 +1,6 @@
 //! The scan model, DICOS reading and writing, and the sanitiser of sluis.
 //!
-//! Every scan that enters sluis is hostile until this crate has rebuilt it. [`sanitise`] takes
+//! Every scan that enters sluis is hostile until this crate has rebuilt it. [`sanitise()`] takes
 //! the bytes of a DICOM Part 10 file (DICOS DX, CT or TDR, or a plain DX image), walks their
 //! structure with a bounded parser of its own, hands only allow-listed attributes to dicom-rs,
 //! decodes the pixels under the declared geometry, and returns a [`SanitisedScan`] that is

@@ -356,7 +356,11 @@ pub(crate) fn stream_native<R: std::io::Read, W: std::io::Write>(
 /// changed. Written as straight loops over two-byte arrays so that the common case (little
 /// endian, unsigned) compiles to vector instructions.
 fn transform16(src: &[u8], dst: &mut [u8], bits: u16, signed: bool, big_endian: bool) -> u64 {
-    let keep: u16 = if bits >= 16 { u16::MAX } else { (1u16 << bits).wrapping_sub(1) };
+    let keep: u16 = if bits >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << bits).wrapping_sub(1)
+    };
     let sign_bit: u16 = 1u16 << bits.saturating_sub(1).min(15);
     let sign_fill = signed && bits < 16;
     let (ins, _) = src.as_chunks::<2>();
@@ -366,27 +370,42 @@ fn transform16(src: &[u8], dst: &mut [u8], bits: u16, signed: bool, big_endian: 
     for (block_in, block_out) in ins.chunks(4096).zip(outs.chunks_mut(4096)) {
         let mut changed = 0u32;
         for (i, o) in block_in.iter().zip(block_out.iter_mut()) {
-            let v = if big_endian { u16::from_be_bytes(*i) } else { u16::from_le_bytes(*i) };
+            let v = if big_endian {
+                u16::from_be_bytes(*i)
+            } else {
+                u16::from_le_bytes(*i)
+            };
             let stored = v & keep;
-            let new = if sign_fill && stored & sign_bit != 0 { stored | !keep } else { stored };
+            let new = if sign_fill && stored & sign_bit != 0 {
+                stored | !keep
+            } else {
+                stored
+            };
             changed = changed.wrapping_add(u32::from(new != v));
             *o = new.to_le_bytes();
         }
         total = total.wrapping_add(u64::from(changed));
     }
     total
-
 }
 
 /// The 8-bit counterpart of [`transform16`].
 fn transform8(src: &[u8], dst: &mut [u8], bits: u16, signed: bool) -> u64 {
-    let keep: u8 = if bits >= 8 { u8::MAX } else { (1u8 << bits).wrapping_sub(1) };
+    let keep: u8 = if bits >= 8 {
+        u8::MAX
+    } else {
+        (1u8 << bits).wrapping_sub(1)
+    };
     let sign_bit: u8 = 1u8 << bits.saturating_sub(1).min(7);
     let sign_fill = signed && bits < 8;
     let mut changed = 0u64;
     for (&v, o) in src.iter().zip(dst.iter_mut()) {
         let stored = v & keep;
-        let new = if sign_fill && stored & sign_bit != 0 { stored | !keep } else { stored };
+        let new = if sign_fill && stored & sign_bit != 0 {
+            stored | !keep
+        } else {
+            stored
+        };
         changed = changed.wrapping_add(u64::from(new != v));
         *o = new;
     }
@@ -394,7 +413,6 @@ fn transform8(src: &[u8], dst: &mut [u8], bits: u16, signed: bool) -> u64 {
 }
 
 /// Native pixel data into channel buffers.
-
 fn native(
     structure: &Structure<'_>,
     value: Range<usize>,
@@ -572,7 +590,10 @@ fn frame_bytes<'s>(
 ) -> Result<&'s [u8], Refusal> {
     let parts = fragments.get(frame.clone()).unwrap_or_default();
     if let [one] = parts {
-        return Ok(structure.dataset.bytes(one.value.clone()).unwrap_or_default());
+        return Ok(structure
+            .dataset
+            .bytes(one.value.clone())
+            .unwrap_or_default());
     }
     scratch.clear();
     for part in parts {
@@ -934,6 +955,11 @@ mod jpeg {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 

@@ -166,8 +166,9 @@ impl Source for Split<'_> {
         if range.end <= self.hole.start {
             self.head.get(range)
         } else if range.start >= self.hole.end {
-            self.tail
-                .get(range.start.checked_sub(self.hole.end)?..range.end.checked_sub(self.hole.end)?)
+            self.tail.get(
+                range.start.checked_sub(self.hole.end)?..range.end.checked_sub(self.hole.end)?,
+            )
         } else {
             None
         }
@@ -334,7 +335,14 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<Structure<'a
     } else {
         (Cow::Borrowed(raw), head.meta_end, false)
     };
-    let (elements, pixel_data) = walk(&*dataset, dataset_base, inflated, head.syntax, limits, false)?;
+    let (elements, pixel_data) = walk(
+        &*dataset,
+        dataset_base,
+        inflated,
+        head.syntax,
+        limits,
+        false,
+    )?;
     Ok(Structure {
         meta: head.meta,
         syntax: head.syntax,
@@ -362,7 +370,11 @@ pub(crate) enum Located {
 /// Finds the native pixel data value of a file of `file_len` bytes from its first bytes.
 pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -> Located {
     let Ok(fh) = file_head(head, file_len, limits) else {
-        return if head.len() < file_len { Located::NeedMore } else { Located::NotStreamable };
+        return if head.len() < file_len {
+            Located::NeedMore
+        } else {
+            Located::NotStreamable
+        };
     };
     if fh.syntax.is_deflated() || fh.syntax.codec().is_some() {
         return Located::NotStreamable;
@@ -376,7 +388,10 @@ pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -
     };
     match walk(&data, fh.meta_end, false, fh.syntax, limits, true) {
         Ok((_, Some(PixelLayout::Native { value }))) => {
-            match (value.start.checked_add(fh.meta_end), value.end.checked_add(fh.meta_end)) {
+            match (
+                value.start.checked_add(fh.meta_end),
+                value.end.checked_add(fh.meta_end),
+            ) {
                 (Some(a), Some(b)) if a <= head.len() => Located::Found(a..b),
                 _ => Located::NeedMore,
             }
@@ -685,7 +700,6 @@ fn value_size(vr: VR) -> Option<u32> {
 }
 
 /// Long-form explicit VRs: 2 reserved bytes and a 4-byte length (PS3.5 §7.1.2).
-
 fn has_long_length(vr: VR) -> bool {
     matches!(
         vr,
@@ -1067,7 +1081,7 @@ impl<D: Source + ?Sized> Walker<'_, '_, D> {
             })?;
             if let Some(size) = value_size(vr)
                 && !is_pixel
-                && h.length % size != 0
+                && h.length.checked_rem(size) != Some(0)
             {
                 return Err(self.fail(
                     Rule::ValueLength,
@@ -1330,6 +1344,11 @@ enum Step {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
 
@@ -1394,7 +1413,9 @@ mod tests {
         assert_eq!(s.syntax, TransferSyntax::ExplicitVrLittleEndian);
         assert_eq!(s.top_level().count(), 2);
         match s.pixel_data {
-            Some(PixelLayout::Native { value }) => assert_eq!(s.dataset.bytes(value).unwrap().len(), 4),
+            Some(PixelLayout::Native { value }) => {
+                assert_eq!(s.dataset.bytes(value).unwrap().len(), 4)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -102,14 +102,24 @@ struct Analysis {
 
 impl Analysis {
     /// The report, once the pixels are done.
-    fn report(self, input_bytes: usize, structure: &Structure<'_>, padding_bits_cleared: u64) -> (DicosObject, SanitiseReport) {
+    fn report(
+        self,
+        input_bytes: usize,
+        structure: &Structure<'_>,
+        padding_bits_cleared: u64,
+    ) -> (DicosObject, SanitiseReport) {
         let mut normalised = self.normalised;
         if padding_bits_cleared > 0 {
-            normalised.push(Normalisation::PixelPaddingBits { samples: padding_bits_cleared });
+            normalised.push(Normalisation::PixelPaddingBits {
+                samples: padding_bits_cleared,
+            });
         }
         let canonical = dicos_write::canonical_class(self.class);
         if self.object.sop_class() != SopClass::DicosTdr && canonical != self.class {
-            normalised.push(Normalisation::SopClass { from: self.class, to: canonical });
+            normalised.push(Normalisation::SopClass {
+                from: self.class,
+                to: canonical,
+            });
         }
         let report = SanitiseReport {
             input_bytes: u64::try_from(input_bytes).unwrap_or(u64::MAX),
@@ -158,7 +168,10 @@ fn analyse(structure: &Structure<'_>, limits: &Limits) -> Result<Analysis, Refus
         if structure.pixel_data.is_some() {
             return Err(not_an_image(structure, &format!("{class}")));
         }
-        (DicosObject::ThreatReport(Box::new(read::threat_report(&a)?)), None)
+        (
+            DicosObject::ThreatReport(Box::new(read::threat_report(&a)?)),
+            None,
+        )
     };
     let mut dropped = dropped_elements(structure, &tracker);
     dropped.extend(tracker.take_invalid());
@@ -180,7 +193,9 @@ pub fn sanitise(input: &[u8], limits: &Limits) -> Result<Sanitised, Refusal> {
     let structure = preflight::check(input, limits)?;
     let mut analysis = analyse(&structure, limits)?;
     let mut padding = 0;
-    if let (DicosObject::Image(scan), Some((spec, channel_frames))) = (&mut analysis.object, &analysis.pixels) {
+    if let (DicosObject::Image(scan), Some((spec, channel_frames))) =
+        (&mut analysis.object, &analysis.pixels)
+    {
         let decoded = pixels::decode(&structure, spec, channel_frames, limits)?;
         for (channel, samples) in scan.image.channels.iter_mut().zip(decoded.channels) {
             channel.samples = samples;
@@ -216,11 +231,21 @@ const HEAD_START: usize = 256 << 10;
 const HEAD_MAX: usize = 32 << 20;
 const TAIL_MAX: usize = 4 << 20;
 
-fn read_at<R: Read + Seek>(input: &mut R, offset: usize, len: usize) -> Result<Vec<u8>, StreamError> {
-    input.seek(SeekFrom::Start(offset as u64)).map_err(StreamError::Read)?;
+fn read_at<R: Read + Seek>(
+    input: &mut R,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<u8>, StreamError> {
+    input
+        .seek(SeekFrom::Start(offset as u64))
+        .map_err(StreamError::Read)?;
     let mut buf = Vec::new();
-    buf.try_reserve_exact(len).map_err(|_| StreamError::Read(std::io::ErrorKind::OutOfMemory.into()))?;
-    input.take(len as u64).read_to_end(&mut buf).map_err(StreamError::Read)?;
+    buf.try_reserve_exact(len)
+        .map_err(|_| StreamError::Read(std::io::ErrorKind::OutOfMemory.into()))?;
+    input
+        .take(len as u64)
+        .read_to_end(&mut buf)
+        .map_err(StreamError::Read)?;
     if buf.len() != len {
         return Err(StreamError::Read(std::io::ErrorKind::UnexpectedEof.into()));
     }
@@ -249,16 +274,22 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
         return Err(Refusal::sender(
             Rule::FileTooLarge,
             Location::default(),
-            format!("{file_len} bytes exceeds the configured maximum of {} bytes", limits.max_file_bytes),
+            format!(
+                "{file_len} bytes exceeds the configured maximum of {} bytes",
+                limits.max_file_bytes
+            ),
         )
         .into());
     }
-    let len = usize::try_from(file_len).map_err(|_| StreamError::Read(std::io::ErrorKind::FileTooLarge.into()))?;
+    let len = usize::try_from(file_len)
+        .map_err(|_| StreamError::Read(std::io::ErrorKind::FileTooLarge.into()))?;
     let mut head_len = HEAD_START.min(len);
     let value = loop {
         let head = read_at(&mut input, 0, head_len)?;
         match preflight::locate_pixel_data(&head, len, limits) {
-            preflight::Located::Found(v) if len.saturating_sub(v.end) <= TAIL_MAX => break Some((head, v)),
+            preflight::Located::Found(v) if len.saturating_sub(v.end) <= TAIL_MAX => {
+                break Some((head, v));
+            }
             preflight::Located::NeedMore if head_len < len.min(HEAD_MAX) => {
                 head_len = head_len.saturating_mul(2).min(len).min(HEAD_MAX);
             }
@@ -276,21 +307,37 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
     let tail = read_at(&mut input, value.end, len.saturating_sub(value.end))?;
     let structure = preflight::check_split(&head, value.clone(), &tail, limits)?;
     let analysis = analyse(&structure, limits)?;
-    let (Some((spec, _)), Some(preflight::PixelLayout::Native { value: ds_value })) = (&analysis.pixels, &structure.pixel_data) else {
-        return Err(Refusal::internal(Rule::PixelDataEncapsulation, Location::at(value.start), "streamed pixel data is not a native image").into());
+    let (Some((spec, _)), Some(preflight::PixelLayout::Native { value: ds_value })) =
+        (&analysis.pixels, &structure.pixel_data)
+    else {
+        return Err(Refusal::internal(
+            Rule::PixelDataEncapsulation,
+            Location::at(value.start),
+            "streamed pixel data is not a native image",
+        )
+        .into());
     };
     let total = pixels::check_native_length(&structure, ds_value, spec)?;
-    dicos_write::write_head(&analysis.object, Some((spec.bits_allocated, total)), &mut out)?;
-    input.seek(SeekFrom::Start(value.start as u64)).map_err(StreamError::Read)?;
+    dicos_write::write_head(
+        &analysis.object,
+        Some((spec.bits_allocated, total)),
+        &mut out,
+    )?;
+    input
+        .seek(SeekFrom::Start(value.start as u64))
+        .map_err(StreamError::Read)?;
     let big_endian = structure.syntax.encoding().big_endian;
-    let padding = pixels::stream_native(&mut input, total, value.len(), spec, big_endian, &mut out).map_err(|f| match f {
-        pixels::StreamFault::Read(e) => StreamError::Read(e),
-        pixels::StreamFault::Write(e) => StreamError::Write(WriteError::Io(e)),
-    })?;
+    let padding = pixels::stream_native(&mut input, total, value.len(), spec, big_endian, &mut out)
+        .map_err(|f| match f {
+            pixels::StreamFault::Read(e) => StreamError::Read(e),
+            pixels::StreamFault::Write(e) => StreamError::Write(WriteError::Io(e)),
+        })?;
     if total % 2 == 1 {
-        out.write_all(&[0]).map_err(|e| StreamError::Write(WriteError::Io(e)))?;
+        out.write_all(&[0])
+            .map_err(|e| StreamError::Write(WriteError::Io(e)))?;
     }
-    out.flush().map_err(|e| StreamError::Write(WriteError::Io(e)))?;
+    out.flush()
+        .map_err(|e| StreamError::Write(WriteError::Io(e)))?;
     let (_, report) = analysis.report(len, &structure, padding);
     Ok(report)
 }

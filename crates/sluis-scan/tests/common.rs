@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// `../shared/data/dicos-samples`, found from the workspace root.
-pub fn samples_dir() -> PathBuf {
+pub(crate) fn samples_dir() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let candidates = [
         root.join("../shared/data/dicos-samples"),
@@ -17,7 +17,7 @@ pub fn samples_dir() -> PathBuf {
 }
 
 /// Every `.dcs` sample, sorted.
-pub fn sample_files() -> Vec<PathBuf> {
+pub(crate) fn sample_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(samples_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -29,16 +29,15 @@ pub fn sample_files() -> Vec<PathBuf> {
 
 /// Runs a dcmtk tool; dcmtk (Debian package `dcmtk`) is the independent peer these tests check
 /// sluis against, and `./scripts/test` installs it.
-pub fn dcmtk(tool: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let out = std::process::Command::new(tool)
+pub(crate) fn dcmtk(tool: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(tool)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run dcmtk's {tool} ({e}); install the Debian package dcmtk (./scripts/test does)"));
-    out
+        .unwrap_or_else(|e| panic!("cannot run dcmtk's {tool} ({e}); install the Debian package dcmtk (./scripts/test does)"))
 }
 
 /// Writes a synthetic scan (small: 20 mm pixels) to a file and returns its path and the scan.
-pub fn synthetic_file(dir: &std::path::Path, seed: u64) -> (PathBuf, sluis_scan::Scan) {
+pub(crate) fn synthetic_file(dir: &std::path::Path, seed: u64) -> (PathBuf, sluis_scan::Scan) {
     let generated = sluis_synth::generate(&sluis_synth::Spec {
         kind: sluis_synth::Kind::Container20,
         seed,

@@ -35,10 +35,10 @@ fn main() -> std::io::Result<()> {
         if let Ok(bytes) = to_dicos_vec(&DicosObject::Image(Box::new(scan))) {
             std::fs::write(dir.join(format!("synthetic-{kind}.dcs")), bytes)?;
         }
-        if let Some(r) = reports.into_iter().next() {
-            if let Ok(bytes) = to_dicos_vec(&DicosObject::ThreatReport(Box::new(r))) {
-                std::fs::write(dir.join(format!("synthetic-{kind}-truth.dcs")), bytes)?;
-            }
+        if let Some(r) = reports.into_iter().next()
+            && let Ok(bytes) = to_dicos_vec(&DicosObject::ThreatReport(Box::new(r)))
+        {
+            std::fs::write(dir.join(format!("synthetic-{kind}-truth.dcs")), bytes)?;
         }
     }
     println!("{} files in {}", cases.len() + 6, dir.display());

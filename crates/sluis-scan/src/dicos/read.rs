@@ -560,7 +560,6 @@ pub(crate) fn image_header(
             } else {
                 Samples::U16(Vec::new())
             },
-
         })
         .collect();
     Ok(ImageHeader {

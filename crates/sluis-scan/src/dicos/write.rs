@@ -89,7 +89,11 @@ pub fn write_dicos<W: Write>(object: &DicosObject, out: W) -> Result<u64, WriteE
             check_image(&scan.image)?;
             let samples: usize = scan.image.channels.iter().map(|c| c.samples.len()).sum();
             let bits = scan.image.bits_allocated();
-            write_head(object, Some((bits, samples.saturating_mul(usize::from(bits / 8)))), &mut out)?;
+            write_head(
+                object,
+                Some((bits, samples.saturating_mul(usize::from(bits / 8)))),
+                &mut out,
+            )?;
             write_samples(&scan.image, &mut out)?;
         }
         DicosObject::ThreatReport(_) => write_head(object, None, &mut out)?,
@@ -109,7 +113,10 @@ pub(crate) fn write_head<W: Write>(
     out: &mut W,
 ) -> Result<(), WriteError> {
     let (class, dataset) = match object {
-        DicosObject::Image(scan) => (canonical_class(scan.sop_class), image_dataset(scan).finish()?),
+        DicosObject::Image(scan) => (
+            canonical_class(scan.sop_class),
+            image_dataset(scan).finish()?,
+        ),
         DicosObject::ThreatReport(report) => (SopClass::DicosTdr, report_dataset(report).finish()?),
     };
     let meta = FileMetaTableBuilder::new()
@@ -133,7 +140,9 @@ pub(crate) fn write_head<W: Write>(
     if let Some((bits, bytes)) = pixels {
         let padded = bytes.saturating_add(bytes % 2);
         let len = u32::try_from(padded).map_err(|_| {
-            WriteError::Invalid(format!("{padded} bytes of pixel data exceed a 32-bit length"))
+            WriteError::Invalid(format!(
+                "{padded} bytes of pixel data exceed a 32-bit length"
+            ))
         })?;
         let vr = if bits == 8 { VR::OB } else { VR::OW };
         let header = DataElementHeader::new(Tag(0x7FE0, 0x0010), vr, Length(len));
