@@ -1,9 +1,10 @@
-//! Fuzzes the sanitiser with a no-panic oracle and a fixed-point oracle: whatever is accepted
-//! must encode, and its canonical encoding must sanitise to the same bytes again.
+//! Fuzzes the sanitiser with three oracles: no panic; a fixed point (whatever is accepted must
+//! encode, and its canonical encoding must sanitise to the same bytes again); and agreement
+//! (the streaming sanitiser gives the same bytes, or the same refusal, as the in-memory one).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sluis_scan::{sanitise, Limits};
+use sluis_scan::{Limits, StreamError, sanitise, sanitise_stream};
 
 /// Small limits so that the fuzzer explores structure rather than allocation: the memory cap
 /// passed to libFuzzer (-malloc_limit_mb) is the other half of the oracle.
@@ -24,7 +25,14 @@ fn limits() -> Limits {
 
 fuzz_target!(|data: &[u8]| {
     let limits = limits();
-    if let Ok(first) = sanitise(data, &limits) {
+    let in_memory = sanitise(data, &limits);
+    let mut streamed = Vec::new();
+    match (&in_memory, sanitise_stream(std::io::Cursor::new(data), &mut streamed, &limits)) {
+        (Ok(s), Ok(_)) => assert!(s.scan.to_dicos_vec().expect("encode") == streamed, "streamed output differs"),
+        (Err(a), Err(StreamError::Refused(b))) => assert_eq!(a.rule, b.rule, "different refusals"),
+        (a, b) => panic!("in memory {:?}, streamed {:?}", a.as_ref().map(|_| ()), b.map(|_| ())),
+    }
+    if let Ok(first) = in_memory {
         let encoded = first.scan.to_dicos_vec().expect("accepted input must encode");
         let second = sanitise(&encoded, &limits).expect("canonical output must be accepted");
         assert_eq!(first.scan.object(), second.scan.object(), "the model must survive a round trip");

@@ -46,7 +46,8 @@ enum Cmd {
     },
 }
 
-/// Runs `argv` as the only child of this process and reports (seconds, peak RSS in bytes).
+/// Runs `argv` as the only child of this process and prints its wall seconds, CPU seconds
+/// (user and system) and peak RSS in bytes.
 fn measure_child(argv: &[String]) -> Result<()> {
     let (cmd, args) = argv.split_first().context("nothing to run")?;
     let start = Instant::now();
@@ -56,17 +57,27 @@ fn measure_child(argv: &[String]) -> Result<()> {
         .with_context(|| format!("running {cmd}"))?;
     let secs = start.elapsed().as_secs_f64();
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    let cpu = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
     // ru_maxrss is in kilobytes on Linux.
     println!(
-        "{secs} {} {}",
+        "{secs} {} {} {}",
+        cpu(usage.user_time()) + cpu(usage.system_time()),
         usage.max_rss() * 1024,
         status.code().unwrap_or(-1)
     );
     Ok(())
 }
 
-/// One timed run of a tool, through `sluis-bench measure` so that the peak RSS is the tool's.
-fn run_measured(argv: &[String]) -> Result<(f64, u64)> {
+/// One run's wall seconds, CPU seconds and peak RSS.
+#[derive(Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss: u64,
+}
+
+/// One timed run of a tool, through `sluis-bench measure` so that the figures are the tool's.
+fn run_measured(argv: &[String]) -> Result<Run> {
     let me = std::env::current_exe()?;
     let out = Command::new(me)
         .arg("measure")
@@ -76,7 +87,11 @@ fn run_measured(argv: &[String]) -> Result<(f64, u64)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
     match fields.as_slice() {
-        [secs, rss, "0"] => Ok((secs.parse()?, rss.parse()?)),
+        [wall, cpu, rss, "0"] => Ok(Run {
+            wall: wall.parse()?,
+            cpu: cpu.parse()?,
+            rss: rss.parse()?,
+        }),
         _ => bail!(
             "{argv:?} failed: {text} {}",
             String::from_utf8_lossy(&out.stderr)
@@ -144,51 +159,52 @@ fn make_inputs(dir: &Path, scales: &[u32]) -> Result<Vec<Input>> {
 struct Row {
     label: String,
     mb: f64,
-    ours: (f64, u64),
-    peer: (f64, u64),
+    ours: Run,
+    peer: Run,
     peer_name: &'static str,
 }
 
+/// Runs both tools `reps` times, alternating; returns each tool's median wall and CPU time and
+/// its largest peak RSS.
 fn time_pair(
     input: &Path,
     out_dir: &Path,
     sluis: &Path,
     peer: &'static str,
     reps: usize,
-) -> Result<((f64, u64), (f64, u64))> {
-    let (mut ours_t, mut peer_t, mut ours_m, mut peer_m) = (Vec::new(), Vec::new(), 0u64, 0u64);
+) -> Result<(Run, Run)> {
     let out_ours = out_dir.join("ours.dcm");
     let out_peer = out_dir.join("peer.dcm");
-    let ours_argv = vec![
-        sluis.display().to_string(),
-        "scan".into(),
-        "sanitize".into(),
-        input.display().to_string(),
-        out_ours.display().to_string(),
+    let argv = [
+        vec![
+            sluis.display().to_string(),
+            "scan".into(),
+            "sanitize".into(),
+            input.display().to_string(),
+            out_ours.display().to_string(),
+        ],
+        vec![
+            peer.to_string(),
+            input.display().to_string(),
+            out_peer.display().to_string(),
+        ],
     ];
-    let peer_argv = vec![
-        peer.to_string(),
-        input.display().to_string(),
-        out_peer.display().to_string(),
-    ];
+    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
     for rep in 0..reps {
         for which in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
             let _ = std::fs::remove_file(&out_ours);
             let _ = std::fs::remove_file(&out_peer);
-            if which == 0 {
-                let (t, m) = run_measured(&ours_argv)?;
-                ours_t.push(t);
-                ours_m = ours_m.max(m);
-            } else {
-                let (t, m) = run_measured(&peer_argv)?;
-                peer_t.push(t);
-                peer_m = peer_m.max(m);
-            }
+            runs[which].push(run_measured(&argv[which])?);
         }
     }
     let _ = std::fs::remove_file(&out_ours);
     let _ = std::fs::remove_file(&out_peer);
-    Ok(((median(ours_t), ours_m), (median(peer_t), peer_m)))
+    let summary = |r: &Vec<Run>| Run {
+        wall: median(r.iter().map(|x| x.wall).collect()),
+        cpu: median(r.iter().map(|x| x.cpu).collect()),
+        rss: r.iter().map(|x| x.rss).max().unwrap_or(0),
+    };
+    Ok((summary(&runs[0]), summary(&runs[1])))
 }
 
 fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()> {
@@ -243,22 +259,24 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
         });
     }
     println!(
-        "| input | file MB | sluis s | sluis MB/s | peer | peer s | peer MB/s | speed-up | sluis peak RSS / file | peer peak RSS / file |"
+        "| input | file MB | sluis s | sluis CPU s | sluis MB/s | peer | peer s | peer CPU s | peer MB/s | speed-up | sluis peak RSS / file | peer peak RSS / file |"
     );
-    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
-        let (ot, om) = r.ours;
-        let (pt, pm) = r.peer;
-        let mb = r.mb;
+        let (o, p, mb) = (r.ours, r.peer, r.mb);
         println!(
-            "| {} | {mb:.1} | {ot:.3} | {:.0} | {} | {pt:.3} | {:.0} | {:.2}x | {:.2} | {:.2} |",
+            "| {} | {mb:.1} | {:.3} | {:.3} | {:.0} | {} | {:.3} | {:.3} | {:.0} | {:.2}x | {:.2} | {:.2} |",
             r.label,
-            mb / ot,
+            o.wall,
+            o.cpu,
+            mb / o.wall,
             r.peer_name,
-            mb / pt,
-            pt / ot,
-            om as f64 / (mb * 1e6),
-            pm as f64 / (mb * 1e6)
+            p.wall,
+            p.cpu,
+            mb / p.wall,
+            p.wall / o.wall,
+            o.rss as f64 / (mb * 1e6),
+            p.rss as f64 / (mb * 1e6)
         );
     }
     println!("\nLibrary only (sanitise + encode in memory), cost per pixel:");

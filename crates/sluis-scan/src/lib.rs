@@ -22,6 +22,7 @@ pub mod datetime;
 pub mod dicos;
 pub mod inspect;
 pub mod limits;
+mod ljpeg;
 pub mod material;
 pub mod model;
 mod pixels;

@@ -19,7 +19,7 @@ use crate::limits::Limits;
 use crate::model::Samples;
 use crate::preflight::{Fragment, PixelLayout, Source, Structure};
 use crate::refusal::{Location, Refusal, Rule};
-use crate::syntax::Codec;
+pub(crate) use crate::syntax::Codec;
 
 /// The geometry the pixel data must match.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +87,8 @@ pub(crate) fn decode(
         PixelLayout::Native { .. } => 0,
         PixelLayout::Encapsulated { .. } => frame_samples
             .saturating_mul(spec.bytes_per_sample())
-            .saturating_mul(2),
+            .saturating_mul(2)
+            .saturating_mul(decode_threads()),
     };
     let inflated = if structure.inflated {
         structure.dataset.len()
@@ -139,16 +140,18 @@ pub(crate) fn decode(
                 spec.frames,
                 codec,
             )?;
-            let mut scratch: Vec<u8> = Vec::new();
-            for (index, frame) in frames.iter().enumerate() {
-                let bytes = frame_bytes(structure, fragments, frame, &mut scratch)?;
+            let dsts = out.frames_mut(frame_samples);
+            let mut jobs = Vec::with_capacity(frames.len());
+            for ((index, frame), dst) in frames.iter().enumerate().zip(dsts) {
                 let offset = fragments.get(frame.start).map_or(0, |f| f.value.start);
-                let loc = pixel_loc(structure, offset);
-                match codec {
-                    Codec::Rle => rle::decode_frame(bytes, spec, index, &mut out, &loc)?,
-                    Codec::JpegLossless => jpeg::decode_frame(bytes, spec, index, &mut out, &loc)?,
-                }
+                jobs.push(Job {
+                    index,
+                    bytes: frame_bytes(structure, fragments, frame)?,
+                    dst,
+                    loc: pixel_loc(structure, offset),
+                });
             }
+            decode_jobs(jobs, spec, codec)?;
         }
     }
     out.finish(spec)
@@ -186,6 +189,19 @@ impl Output {
         })
     }
 
+    /// Every frame's destination, in frame order.
+    fn frames_mut(&mut self, frame_samples: usize) -> Vec<FrameMut<'_>> {
+        let n = frame_samples.max(1);
+        let mut out = Vec::new();
+        for ch in &mut self.channels {
+            match ch {
+                Samples::U8(v) => out.extend(v.chunks_exact_mut(n).map(FrameMut::U8)),
+                Samples::U16(v) => out.extend(v.chunks_exact_mut(n).map(FrameMut::U16)),
+            }
+        }
+        out
+    }
+
     /// The destination of global frame `index`.
     fn frame_mut(&mut self, index: usize, frame_samples: usize) -> Option<FrameMut<'_>> {
         let &(c, f) = self.frame_map.get(index)?;
@@ -209,9 +225,91 @@ impl Output {
     }
 }
 
-enum FrameMut<'a> {
+/// One frame of a destination buffer.
+pub(crate) enum FrameMut<'a> {
     U8(&'a mut [u8]),
     U16(&'a mut [u16]),
+}
+
+impl FrameMut<'_> {
+    fn fill_zero(&mut self) {
+        match self {
+            FrameMut::U8(d) => d.fill(0),
+            FrameMut::U16(d) => d.fill(0),
+        }
+    }
+}
+
+/// One compressed frame to decode into its destination.
+struct Job<'a> {
+    index: usize,
+    bytes: std::borrow::Cow<'a, [u8]>,
+    dst: FrameMut<'a>,
+    loc: Location,
+}
+
+/// How many frames to decode at once: the machine's cores, at most four.
+fn decode_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 4)
+}
+
+/// Decodes compressed frames, in parallel across up to [`decode_threads`] threads. The error
+/// reported is the one of the lowest frame index, whatever the threads' timing.
+fn decode_jobs(jobs: Vec<Job<'_>>, spec: &PixelSpec, codec: Codec) -> Result<(), Refusal> {
+    let run = |job: Job<'_>| match codec {
+        Codec::Rle => rle::decode_frame(&job.bytes, spec, job.index, job.dst, &job.loc),
+        Codec::JpegLossless => jpeg::decode_frame(&job.bytes, spec, job.index, job.dst, &job.loc),
+    };
+    let threads = decode_threads().min(jobs.len());
+    if threads <= 1 {
+        return jobs.into_iter().try_for_each(run);
+    }
+    // Deal the jobs round robin so that each thread gets frames of every channel.
+    let mut lanes: Vec<Vec<Job<'_>>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        if let Some(lane) = lanes.get_mut(i.checked_rem(threads).unwrap_or(0)) {
+            lane.push(job);
+        }
+    }
+    let results: Vec<Result<(), (usize, Refusal)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|lane| {
+                scope.spawn(move || {
+                    for job in lane {
+                        let index = job.index;
+                        run(job).map_err(|e| (index, e))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err((
+                        0,
+                        Refusal::internal(
+                            Rule::JpegInvalid,
+                            Location::element("(7FE0,0010)"),
+                            "a decoder thread panicked",
+                        ),
+                    ))
+                })
+            })
+            .collect()
+    });
+    match results
+        .into_iter()
+        .filter_map(Result::err)
+        .min_by_key(|(i, _)| *i)
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn try_zeroed<T: Clone + Default>(len: usize) -> Result<Vec<T>, Refusal> {
@@ -303,10 +401,149 @@ pub(crate) fn check_native_length(
 /// Why streaming pixels stopped.
 #[derive(Debug)]
 pub(crate) enum StreamFault {
+    /// A compressed frame is refused.
+    Refused(Refusal),
     /// The input ended early or could not be read (it changed while being read).
     Read(std::io::Error),
     /// The output could not be written.
     Write(std::io::Error),
+}
+
+/// For each frame, the value ranges (data set offsets) of its fragments, in order.
+pub(crate) type FramePlan = Vec<Vec<Range<usize>>>;
+
+/// The compressed frames of encapsulated pixel data: the codec, and for each frame the value
+/// ranges (data set offsets) of its fragments, in order.
+pub(crate) fn frame_plan(
+    structure: &Structure<'_>,
+    spec: &PixelSpec,
+) -> Result<(Codec, FramePlan), Refusal> {
+    let Some(PixelLayout::Encapsulated {
+        offset_table,
+        fragments,
+    }) = &structure.pixel_data
+    else {
+        return Err(Refusal::internal(
+            Rule::PixelDataEncapsulation,
+            Location::element("(7FE0,0010)"),
+            "not encapsulated pixel data",
+        ));
+    };
+    let codec = structure.syntax.codec().ok_or_else(|| {
+        Refusal::sender(
+            Rule::PixelDataEncapsulation,
+            pixel_loc(structure, value_start(fragments)),
+            format!(
+                "encapsulated pixel data under {}, which is a native transfer syntax",
+                structure.syntax
+            ),
+        )
+    })?;
+    let frames = map_frames(
+        structure,
+        offset_table.clone(),
+        fragments,
+        spec.frames,
+        codec,
+    )?;
+    Ok((
+        codec,
+        frames
+            .iter()
+            .map(|r| {
+                fragments
+                    .get(r.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| f.value.clone())
+                    .collect()
+            })
+            .collect(),
+    ))
+}
+
+/// Streams encapsulated pixel data: reads the frames' fragments from `input` (whose data set
+/// starts at file offset `base`), decodes them a few frames at a time in parallel into frame
+/// buffers sized by the checked geometry, normalises their padding bits, and writes them as
+/// canonical little-endian samples. Returns the number of samples changed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stream_encapsulated<R: std::io::Read + std::io::Seek, W: std::io::Write>(
+    input: &mut R,
+    structure: &Structure<'_>,
+    base: usize,
+    plan: &[Vec<Range<usize>>],
+    codec: Codec,
+    spec: &PixelSpec,
+    out: &mut W,
+) -> Result<u64, StreamFault> {
+    let frame_samples = spec.frame_samples();
+    let threads = decode_threads();
+    let mut buffers: Vec<Samples> = Vec::new();
+    let mut changed = 0u64;
+    let mut bytes_out: Vec<u8> = Vec::with_capacity(STREAM_CHUNK);
+    for (group_index, group) in plan.chunks(threads.max(1)).enumerate() {
+        while buffers.len() < group.len() {
+            buffers.push(match spec.bits_allocated {
+                8 => Samples::U8(try_zeroed(frame_samples).map_err(StreamFault::Refused)?),
+                _ => Samples::U16(try_zeroed(frame_samples).map_err(StreamFault::Refused)?),
+            });
+        }
+        let mut compressed = Vec::with_capacity(group.len());
+        for fragments in group {
+            let mut bytes = Vec::new();
+            for range in fragments {
+                let at = range
+                    .start
+                    .checked_add(base)
+                    .ok_or_else(|| StreamFault::Read(std::io::ErrorKind::InvalidData.into()))?;
+                input
+                    .seek(std::io::SeekFrom::Start(at as u64))
+                    .map_err(StreamFault::Read)?;
+                let start = bytes.len();
+                bytes
+                    .try_reserve(range.len())
+                    .map_err(|_| StreamFault::Read(std::io::ErrorKind::OutOfMemory.into()))?;
+                bytes.resize(start.saturating_add(range.len()), 0);
+                input
+                    .read_exact(bytes.get_mut(start..).unwrap_or_default())
+                    .map_err(StreamFault::Read)?;
+            }
+            compressed.push(bytes);
+        }
+        let first = group_index.saturating_mul(threads.max(1));
+        let jobs: Vec<Job<'_>> = compressed
+            .iter()
+            .zip(buffers.iter_mut())
+            .zip(group.iter())
+            .enumerate()
+            .map(|(i, ((bytes, buffer), fragments))| Job {
+                index: first.saturating_add(i),
+                bytes: std::borrow::Cow::Borrowed(bytes.as_slice()),
+                dst: match buffer {
+                    Samples::U8(v) => FrameMut::U8(v.as_mut_slice()),
+                    Samples::U16(v) => FrameMut::U16(v.as_mut_slice()),
+                },
+                loc: pixel_loc(structure, fragments.first().map_or(0, |f| f.start)),
+            })
+            .collect();
+        decode_jobs(jobs, spec, codec).map_err(StreamFault::Refused)?;
+        drop(compressed);
+        for buffer in buffers.iter_mut().take(group.len()) {
+            changed =
+                changed.saturating_add(normalise_padding(buffer, spec.bits_stored, spec.signed));
+            match buffer {
+                Samples::U8(v) => out.write_all(v).map_err(StreamFault::Write)?,
+                Samples::U16(v) => {
+                    for chunk in v.chunks(STREAM_CHUNK / 2) {
+                        bytes_out.clear();
+                        bytes_out.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
+                        out.write_all(&bytes_out).map_err(StreamFault::Write)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// The bytes moved per step when streaming native pixels (even, so 16-bit samples never split).
@@ -553,7 +790,7 @@ fn map_frames(
                 .filter(|(_, f)| {
                     structure
                         .dataset
-                        .bytes(f.value.clone())
+                        .bytes(f.value.start..f.value.start.saturating_add(2).min(f.value.end))
                         .is_some_and(|b| b.starts_with(&[0xFF, 0xD8]))
                 })
                 .map(|(i, _)| i)
@@ -581,30 +818,31 @@ fn ranges_from_starts(starts: &[usize], total: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// The bytes of one frame: the fragment itself, or its fragments joined into `scratch`.
+/// The bytes of one frame: the fragment itself, or its fragments joined.
 fn frame_bytes<'s>(
     structure: &'s Structure<'_>,
     fragments: &[Fragment],
     frame: &Range<usize>,
-    scratch: &'s mut Vec<u8>,
-) -> Result<&'s [u8], Refusal> {
+) -> Result<std::borrow::Cow<'s, [u8]>, Refusal> {
     let parts = fragments.get(frame.clone()).unwrap_or_default();
     if let [one] = parts {
-        return Ok(structure
-            .dataset
-            .bytes(one.value.clone())
-            .unwrap_or_default());
+        return Ok(std::borrow::Cow::Borrowed(
+            structure
+                .dataset
+                .bytes(one.value.clone())
+                .unwrap_or_default(),
+        ));
     }
-    scratch.clear();
+    let mut joined = Vec::new();
     for part in parts {
-        scratch.extend_from_slice(
+        joined.extend_from_slice(
             structure
                 .dataset
                 .bytes(part.value.clone())
                 .unwrap_or_default(),
         );
     }
-    Ok(scratch.as_slice())
+    Ok(std::borrow::Cow::Owned(joined))
 }
 
 /// RLE Lossless (PS3.5 Annex G).
@@ -615,7 +853,7 @@ fn frame_bytes<'s>(
 /// panics). This one checks the header and decodes every segment into exactly rows x columns
 /// bytes.
 mod rle {
-    use super::{FrameMut, Output, PixelSpec};
+    use super::{FrameMut, PixelSpec};
     use crate::refusal::{Location, Refusal, Rule};
 
     const HEADER: usize = 64;
@@ -624,7 +862,7 @@ mod rle {
         fragment: &[u8],
         spec: &PixelSpec,
         index: usize,
-        out: &mut Output,
+        dst: FrameMut<'_>,
         loc: &Location,
     ) -> Result<(), Refusal> {
         let fail = |detail: String| {
@@ -669,10 +907,8 @@ mod rle {
         plane
             .try_reserve_exact(frame_samples)
             .map_err(|_| fail("cannot reserve a segment buffer".into()))?;
-        let dst = out
-            .frame_mut(index, frame_samples)
-            .ok_or_else(|| fail("frame index out of range".into()))?;
         let mut dst = dst;
+        dst.fill_zero();
         for s in 0..segments {
             let start = offsets.get(s).copied().unwrap_or(0);
             let end = offsets.get(s.saturating_add(1)).copied().unwrap_or(0);
@@ -752,205 +988,33 @@ mod rle {
     }
 }
 
-/// JPEG Lossless (ISO/IEC 10918-1 process 14), decoded by the `jpeg-decoder` crate that dicom-rs
-/// uses, with two guards dicom-rs lacks: the frame header (SOF) is checked against the declared
-/// geometry before decoding, so the decoder's buffer is sized by checked values, and the
-/// decoder's own buffer limit is set to one frame.
+/// JPEG Lossless (T.81 process 14), decoded by [`crate::ljpeg`] straight into the frame.
 mod jpeg {
-    use super::{FrameMut, Output, PixelSpec};
+    use super::{FrameMut, PixelSpec};
+    use crate::ljpeg;
     use crate::refusal::{Location, Refusal, Rule};
 
     pub(super) fn decode_frame(
         bytes: &[u8],
         spec: &PixelSpec,
         index: usize,
-        out: &mut Output,
+        dst: FrameMut<'_>,
         loc: &Location,
     ) -> Result<(), Refusal> {
-        let fail = |detail: String| {
-            Refusal::sender(
-                Rule::JpegInvalid,
-                loc.clone(),
-                format!("frame {index}: {detail}"),
-            )
+        let max_precision = if spec.bits_allocated == 8 { 8 } else { 16 };
+        let out = match dst {
+            FrameMut::U8(d) => ljpeg::Out::U8(d),
+            FrameMut::U16(d) => ljpeg::Out::U16(d),
         };
-        let sof = frame_header(bytes).map_err(&fail)?;
-        if sof.marker != 0xC3 {
-            return Err(fail(format!(
-                "SOF marker FF{:02X} is not lossless (SOF3)",
-                sof.marker
-            )));
-        }
-        if sof.rows != spec.rows || sof.columns != spec.columns || sof.components != 1 {
-            return Err(fail(format!(
-                "JPEG frame is {} x {} with {} components; the data set declares {} x {} with 1",
-                sof.rows, sof.columns, sof.components, spec.rows, spec.columns
-            )));
-        }
-        if sof.precision < 2
-            || sof.precision > 16
-            || (spec.bits_allocated == 8 && sof.precision > 8)
-        {
-            return Err(fail(format!(
-                "precision {} does not fit {} bits allocated",
-                sof.precision, spec.bits_allocated
-            )));
-        }
-        let frame_samples = spec.frame_samples();
-        let wide = sof.precision > 8;
-        let expected = if wide {
-            frame_samples.saturating_mul(2)
-        } else {
-            frame_samples
-        };
-        let mut decoder = jpeg_decoder::Decoder::new(bytes);
-        decoder.set_max_decoding_buffer_size(expected);
-        // jpeg-decoder is well fuzzed, but a panic inside a third-party decoder must still end as
-        // a refusal, not a crash of the pipeline.
-        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.decode()))
-            .map_err(|_| {
-                Refusal::internal(
+        ljpeg::decode(bytes, spec.rows, spec.columns, max_precision, out)
+            .map(|_| ())
+            .map_err(|e| {
+                Refusal::sender(
                     Rule::JpegInvalid,
                     loc.clone(),
-                    format!("frame {index}: the JPEG decoder panicked"),
+                    format!("frame {index}: {e}"),
                 )
-            })?
-            .map_err(|e| fail(format!("decoder: {e}")))?;
-        if decoded.len() != expected {
-            return Err(fail(format!(
-                "decoded {} bytes, expected {expected}",
-                decoded.len()
-            )));
-        }
-        let dst = out
-            .frame_mut(index, frame_samples)
-            .ok_or_else(|| fail("frame index out of range".into()))?;
-        match dst {
-            FrameMut::U16(d) if wide => {
-                // jpeg-decoder returns 16-bit samples in native byte order.
-                for (x, s) in d.iter_mut().zip(decoded.chunks_exact(2)) {
-                    *x = u16::from_ne_bytes([
-                        s.first().copied().unwrap_or(0),
-                        s.get(1).copied().unwrap_or(0),
-                    ]);
-                }
-            }
-            FrameMut::U16(d) => {
-                for (x, &s) in d.iter_mut().zip(decoded.iter()) {
-                    *x = u16::from(s);
-                }
-            }
-            FrameMut::U8(d) => d.copy_from_slice(&decoded),
-        }
-        Ok(())
-    }
-
-    #[derive(Debug, PartialEq, Eq)]
-    pub(super) struct FrameHeader {
-        pub marker: u8,
-        pub precision: u8,
-        pub rows: u16,
-        pub columns: u16,
-        pub components: u8,
-    }
-
-    /// Walks the marker segments from SOI to the first SOF and reads it.
-    pub(super) fn frame_header(bytes: &[u8]) -> Result<FrameHeader, String> {
-        if !bytes.starts_with(&[0xFF, 0xD8]) {
-            return Err("the frame does not start with an SOI marker".into());
-        }
-        let mut pos = 2usize;
-        loop {
-            // Skip fill bytes (0xFF) before a marker code.
-            let mut code = 0u8;
-            let mut saw_ff = false;
-            while let Some(&b) = bytes.get(pos) {
-                pos = pos.saturating_add(1);
-                if b == 0xFF {
-                    saw_ff = true;
-                } else if saw_ff {
-                    code = b;
-                    break;
-                } else {
-                    return Err(format!(
-                        "expected a marker at offset {}",
-                        pos.saturating_sub(1)
-                    ));
-                }
-            }
-            if code == 0 {
-                return Err("no frame header (SOF) before the end of the frame".into());
-            }
-            let len_at = pos;
-            let hi = bytes.get(len_at).copied().ok_or("segment length missing")?;
-            let lo = bytes
-                .get(len_at.saturating_add(1))
-                .copied()
-                .ok_or("segment length missing")?;
-            let seg_len = usize::from(u16::from_be_bytes([hi, lo]));
-            if seg_len < 2 || len_at.saturating_add(seg_len) > bytes.len() {
-                return Err(format!(
-                    "marker FF{code:02X} segment length {seg_len} runs past the frame"
-                ));
-            }
-            match code {
-                0xC0..=0xCF if code != 0xC4 && code != 0xC8 && code != 0xCC => {
-                    let seg = bytes
-                        .get(len_at.saturating_add(2)..len_at.saturating_add(seg_len))
-                        .unwrap_or_default();
-                    if seg.len() < 6 {
-                        return Err("frame header too short".into());
-                    }
-                    let b = |i: usize| seg.get(i).copied().unwrap_or(0);
-                    return Ok(FrameHeader {
-                        marker: code,
-                        precision: b(0),
-                        rows: u16::from_be_bytes([b(1), b(2)]),
-                        columns: u16::from_be_bytes([b(3), b(4)]),
-                        components: b(5),
-                    });
-                }
-                0xDA => return Err("scan (SOS) before the frame header".into()),
-                0xD8 | 0xD9 | 0xD0..=0xD7 | 0x01 => {
-                    return Err(format!(
-                        "unexpected marker FF{code:02X} before the frame header"
-                    ));
-                }
-                _ => pos = len_at.saturating_add(seg_len),
-            }
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn finds_sof3_after_tables() {
-            let mut j = vec![0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x04, 0xAA, 0xBB];
-            j.extend_from_slice(&[
-                0xFF, 0xC3, 0x00, 0x0B, 16, 0x00, 0x80, 0x01, 0x00, 1, 1, 0x11, 0,
-            ]);
-            let h = frame_header(&j).unwrap();
-            assert_eq!(
-                h,
-                FrameHeader {
-                    marker: 0xC3,
-                    precision: 16,
-                    rows: 128,
-                    columns: 256,
-                    components: 1
-                }
-            );
-        }
-
-        #[test]
-        fn rejects_garbage() {
-            assert!(frame_header(&[]).is_err());
-            assert!(frame_header(&[0xFF, 0xD8]).is_err());
-            assert!(frame_header(&[0xFF, 0xD8, 0xFF, 0xC4, 0xFF, 0xFF]).is_err());
-            assert!(frame_header(&[0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02]).is_err());
-        }
+            })
     }
 }
 

@@ -154,6 +154,9 @@ pub(crate) struct Split<'a> {
     pub head: Cow<'a, [u8]>,
     /// The hole, in data set offsets.
     pub hole: Range<usize>,
+    /// Small parts of the hole that are held, sorted by offset: for encapsulated pixel data, the
+    /// item headers, the basic offset table and the first bytes of each fragment.
+    pub islands: Vec<(usize, Vec<u8>)>,
     /// Data set bytes after the hole.
     pub tail: Cow<'a, [u8]>,
 }
@@ -170,7 +173,12 @@ impl Source for Split<'_> {
                 range.start.checked_sub(self.hole.end)?..range.end.checked_sub(self.hole.end)?,
             )
         } else {
-            None
+            let i = self
+                .islands
+                .partition_point(|(at, _)| *at <= range.start)
+                .checked_sub(1)?;
+            let (at, bytes) = self.islands.get(i)?;
+            bytes.get(range.start.checked_sub(*at)?..range.end.checked_sub(*at)?)
         }
     }
 }
@@ -360,6 +368,8 @@ pub(crate) fn check<'a>(input: &'a [u8], limits: &Limits) -> Result<Structure<'a
 pub(crate) enum Located {
     /// Native pixel data at the top level: its value, in file offsets.
     Found(Range<usize>),
+    /// Encapsulated pixel data at the top level: where its items start, in file offsets.
+    Encapsulated(usize),
     /// The head does not reach the pixel data header yet.
     NeedMore,
     /// Not streamable (compressed or deflated, no native pixel data, or malformed: the
@@ -376,7 +386,7 @@ pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -
             Located::NotStreamable
         };
     };
-    if fh.syntax.is_deflated() || fh.syntax.codec().is_some() {
+    if fh.syntax.is_deflated() {
         return Located::NotStreamable;
     }
     let have = head.len().saturating_sub(fh.meta_end);
@@ -384,10 +394,20 @@ pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -
     let data = Split {
         head: Cow::Borrowed(head.get(fh.meta_end..).unwrap_or_default()),
         hole: have..total,
+        islands: Vec::new(),
         tail: Cow::Borrowed(&[]),
     };
     match walk(&data, fh.meta_end, false, fh.syntax, limits, true) {
-        Ok((_, Some(PixelLayout::Native { value }))) => {
+        Ok((_, Some(PixelLayout::Encapsulated { offset_table, .. })))
+            if fh.syntax.codec().is_some() =>
+        {
+            // In stop mode the layout only marks where the items start.
+            match offset_table.start.checked_add(fh.meta_end) {
+                Some(at) if at <= head.len() => Located::Encapsulated(at),
+                _ => Located::NeedMore,
+            }
+        }
+        Ok((_, Some(PixelLayout::Native { value }))) if fh.syntax.codec().is_none() => {
             match (
                 value.start.checked_add(fh.meta_end),
                 value.end.checked_add(fh.meta_end),
@@ -406,20 +426,27 @@ pub(crate) fn locate_pixel_data(head: &[u8], file_len: usize, limits: &Limits) -
 pub(crate) fn check_split<'a>(
     head: &'a [u8],
     value: Range<usize>,
+    islands: Vec<(usize, Vec<u8>)>,
     tail: &'a [u8],
     limits: &Limits,
 ) -> Result<Structure<'a>, Refusal> {
     let file_len = value.end.saturating_add(tail.len());
     let fh = file_head(head, file_len, limits)?;
     let hole = value.start.saturating_sub(fh.meta_end)..value.end.saturating_sub(fh.meta_end);
+    let islands = islands
+        .into_iter()
+        .map(|(at, bytes)| (at.saturating_sub(fh.meta_end), bytes))
+        .collect();
     let data = Split {
         head: Cow::Borrowed(head.get(fh.meta_end..value.start).unwrap_or_default()),
         hole: hole.clone(),
+        islands,
         tail: Cow::Borrowed(tail),
     };
     let (elements, pixel_data) = walk(&data, fh.meta_end, false, fh.syntax, limits, false)?;
     match &pixel_data {
         Some(PixelLayout::Native { value }) if *value == hole => {}
+        Some(PixelLayout::Encapsulated { .. }) if fh.syntax.codec().is_some() => {}
         _ => {
             return Err(Refusal::internal(
                 Rule::PixelDataEncapsulation,
@@ -1046,6 +1073,13 @@ impl<D: Source + ?Sized> Walker<'_, '_, D> {
         let top = path.is_empty();
         let is_pixel = top && tag == PIXEL_DATA;
         let next = if h.length == UNDEFINED {
+            if is_pixel && self.stop_at_pixels {
+                self.pixel_data = Some(PixelLayout::Encapsulated {
+                    offset_table: value_start..value_start,
+                    fragments: Vec::new(),
+                });
+                return Ok(Step::Stop(value_start));
+            }
             if is_pixel && (vr == VR::OB || vr == VR::OW || !enc.explicit_vr) {
                 self.encapsulated(value_start, path, tag)?
             } else if vr == VR::SQ || vr == VR::UN {

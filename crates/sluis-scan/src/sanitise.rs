@@ -284,11 +284,19 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
     let len = usize::try_from(file_len)
         .map_err(|_| StreamError::Read(std::io::ErrorKind::FileTooLarge.into()))?;
     let mut head_len = HEAD_START.min(len);
-    let value = loop {
+    let located = loop {
         let head = read_at(&mut input, 0, head_len)?;
         match preflight::locate_pixel_data(&head, len, limits) {
             preflight::Located::Found(v) if len.saturating_sub(v.end) <= TAIL_MAX => {
-                break Some((head, v));
+                break Some((head, v, Vec::new()));
+            }
+            preflight::Located::Encapsulated(at) => {
+                match scan_items(&mut input, at, len, limits)? {
+                    Some((end, islands)) if len.saturating_sub(end) <= TAIL_MAX => {
+                        break Some((head, at..end, islands));
+                    }
+                    _ => break None,
+                }
             }
             preflight::Located::NeedMore if head_len < len.min(HEAD_MAX) => {
                 head_len = head_len.saturating_mul(2).min(len).min(HEAD_MAX);
@@ -296,7 +304,7 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
             _ => break None,
         }
     };
-    let Some((mut head, value)) = value else {
+    let Some((mut head, value, islands)) = located else {
         let bytes = read_at(&mut input, 0, len)?;
         let sanitised = sanitise(&bytes, limits)?;
         drop(bytes);
@@ -305,33 +313,67 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
     };
     head.truncate(value.start);
     let tail = read_at(&mut input, value.end, len.saturating_sub(value.end))?;
-    let structure = preflight::check_split(&head, value.clone(), &tail, limits)?;
+    let structure = preflight::check_split(&head, value.clone(), islands, &tail, limits)?;
     let analysis = analyse(&structure, limits)?;
-    let (Some((spec, _)), Some(preflight::PixelLayout::Native { value: ds_value })) =
-        (&analysis.pixels, &structure.pixel_data)
-    else {
-        return Err(Refusal::internal(
-            Rule::PixelDataEncapsulation,
-            Location::at(value.start),
-            "streamed pixel data is not a native image",
-        )
-        .into());
+    let Some((spec, _)) = &analysis.pixels else {
+        return Err(not_an_image(&structure, &format!("{}", analysis.class)).into());
     };
-    let total = pixels::check_native_length(&structure, ds_value, spec)?;
-    dicos_write::write_head(
-        &analysis.object,
-        Some((spec.bits_allocated, total)),
-        &mut out,
-    )?;
-    input
-        .seek(SeekFrom::Start(value.start as u64))
-        .map_err(StreamError::Read)?;
-    let big_endian = structure.syntax.encoding().big_endian;
-    let padding = pixels::stream_native(&mut input, total, value.len(), spec, big_endian, &mut out)
-        .map_err(|f| match f {
-            pixels::StreamFault::Read(e) => StreamError::Read(e),
-            pixels::StreamFault::Write(e) => StreamError::Write(WriteError::Io(e)),
-        })?;
+    let frame_bytes = spec
+        .frame_samples()
+        .saturating_mul(usize::from(spec.bits_allocated / 8));
+    let stream_fault = |f| match f {
+        pixels::StreamFault::Refused(r) => StreamError::Refused(r),
+        pixels::StreamFault::Read(e) => StreamError::Read(e),
+        pixels::StreamFault::Write(e) => StreamError::Write(WriteError::Io(e)),
+    };
+    let (total, padding) = match &structure.pixel_data {
+        Some(preflight::PixelLayout::Native { value: ds_value }) => {
+            let total = pixels::check_native_length(&structure, ds_value, spec)?;
+            dicos_write::write_head(
+                &analysis.object,
+                Some((spec.bits_allocated, total)),
+                &mut out,
+            )?;
+            input
+                .seek(SeekFrom::Start(value.start as u64))
+                .map_err(StreamError::Read)?;
+            let big_endian = structure.syntax.encoding().big_endian;
+            let padding =
+                pixels::stream_native(&mut input, total, value.len(), spec, big_endian, &mut out)
+                    .map_err(stream_fault)?;
+            (total, padding)
+        }
+        Some(preflight::PixelLayout::Encapsulated { .. }) => {
+            // Every structural check, and the mapping of fragments to frames, happens before
+            // the first byte is written.
+            let (codec, plan) = pixels::frame_plan(&structure, spec)?;
+            let total = frame_bytes.saturating_mul(plan.len());
+            dicos_write::write_head(
+                &analysis.object,
+                Some((spec.bits_allocated, total)),
+                &mut out,
+            )?;
+            let padding = pixels::stream_encapsulated(
+                &mut input,
+                &structure,
+                structure.dataset_base,
+                &plan,
+                codec,
+                spec,
+                &mut out,
+            )
+            .map_err(stream_fault)?;
+            (total, padding)
+        }
+        None => {
+            return Err(Refusal::sender(
+                Rule::MissingAttribute,
+                Location::element("(7FE0,0010)"),
+                "an image without Pixel Data",
+            )
+            .into());
+        }
+    };
     if total % 2 == 1 {
         out.write_all(&[0])
             .map_err(|e| StreamError::Write(WriteError::Io(e)))?;
@@ -340,6 +382,72 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
         .map_err(|e| StreamError::Write(WriteError::Io(e)))?;
     let (_, report) = analysis.report(len, &structure, padding);
     Ok(report)
+}
+
+/// Where encapsulated pixel data ends, and the bytes of it that are held (offset, bytes).
+type ItemScan = (usize, Vec<(usize, Vec<u8>)>);
+
+/// The most bytes of basic offset table held while streaming (enough for 64k frames).
+const MAX_OFFSET_TABLE: usize = 256 << 10;
+
+/// Reads the item headers of encapsulated pixel data starting at file offset `at`: returns the
+/// offset just past the sequence delimiter, and the bytes to hold (every item header, the basic
+/// offset table, the first two bytes of each fragment). `None` when the items are not well
+/// formed: the in-memory path then gives the precise refusal.
+fn scan_items<R: Read + Seek>(
+    input: &mut R,
+    at: usize,
+    len: usize,
+    limits: &Limits,
+) -> Result<Option<ItemScan>, StreamError> {
+    let max_items = usize::try_from(limits.max_fragments)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut islands = Vec::new();
+    let mut pos = at;
+    for item in 0..=max_items {
+        if pos.saturating_add(8) > len {
+            return Ok(None);
+        }
+        let header = read_at(input, pos, 8)?;
+        let word = |i: usize| {
+            u16::from_le_bytes([
+                header.get(i).copied().unwrap_or(0),
+                header.get(i.saturating_add(1)).copied().unwrap_or(0),
+            ])
+        };
+        let (group, element) = (word(0), word(2));
+        let length = u32::from_le_bytes([
+            header.get(4).copied().unwrap_or(0),
+            header.get(5).copied().unwrap_or(0),
+            header.get(6).copied().unwrap_or(0),
+            header.get(7).copied().unwrap_or(0),
+        ]);
+        islands.push((pos, header));
+        let body = pos.saturating_add(8);
+        if (group, element) == (0xFFFE, 0xE0DD) {
+            return Ok(Some((body, islands)));
+        }
+        let Ok(length) = usize::try_from(length) else {
+            return Ok(None);
+        };
+        if (group, element) != (0xFFFE, 0xE000)
+            || length == 0xFFFF_FFFF
+            || body.saturating_add(length) > len
+        {
+            return Ok(None);
+        }
+        if item == 0 {
+            if length > MAX_OFFSET_TABLE {
+                return Ok(None);
+            }
+            islands.push((body, read_at(input, body, length)?));
+        } else if length > 0 {
+            islands.push((body, read_at(input, body, length.min(2))?));
+        }
+        pos = body.saturating_add(length);
+    }
+    Ok(None)
 }
 
 fn not_an_image(structure: &Structure<'_>, class: &str) -> Refusal {

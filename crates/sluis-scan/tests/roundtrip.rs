@@ -148,3 +148,139 @@ fn jpeg_samples_decode_as_dcmtk_decodes_them() {
         assert_same_pixels(ours, &theirs, &name);
     }
 }
+
+/// A copy of `scan` whose samples keep only their top `bits` (as 8-bit samples when `bits` is 8).
+fn reduced(scan: &Scan, bits: u16) -> Scan {
+    let mut s = scan.clone();
+    s.image.bits_stored = bits;
+    for c in &mut s.image.channels {
+        let Samples::U16(v) = &c.samples else {
+            unreachable!()
+        };
+        c.samples = if bits == 8 {
+            Samples::U8(v.iter().map(|&x| (x >> 8) as u8).collect())
+        } else {
+            Samples::U16(v.iter().map(|&x| x >> (16 - bits)).collect())
+        };
+        c.rescale = None;
+    }
+    s
+}
+
+#[test]
+fn lossless_jpeg_every_predictor_and_precision_against_dcmtk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, original) = synthetic_file(dir.path(), 31);
+    for bits in [8u16, 12, 16] {
+        let scan = reduced(&original, bits);
+        let path = dir.path().join(format!("b{bits}.dcs"));
+        std::fs::write(
+            &path,
+            sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(scan.clone())))
+                .unwrap(),
+        )
+        .unwrap();
+        for predictor in 1..=7 {
+            let jpeg = dir.path().join(format!("b{bits}-sv{predictor}.dcm"));
+            let sv = predictor.to_string();
+            let out = dcmtk(
+                "dcmcjpeg",
+                &[
+                    OsStr::new("+el"),
+                    OsStr::new("+sv"),
+                    OsStr::new(&sv),
+                    path.as_os_str(),
+                    jpeg.as_os_str(),
+                ],
+            );
+            assert!(
+                out.status.success(),
+                "dcmcjpeg {bits} bits, predictor {predictor}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (decoded, _) = sanitised_scan(&jpeg);
+            assert_same_pixels(
+                &scan,
+                &decoded,
+                &format!("{bits} bits, predictor {predictor}"),
+            );
+        }
+    }
+    // A point transform drops low bits: our decode must equal dcmtk's own decode.
+    let scan = reduced(&original, 16);
+    let path = dir.path().join("pt.dcs");
+    std::fs::write(
+        &path,
+        sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(scan))).unwrap(),
+    )
+    .unwrap();
+    let jpeg = dir.path().join("pt.dcm");
+    let raw = dir.path().join("pt-raw.dcm");
+    assert!(
+        dcmtk(
+            "dcmcjpeg",
+            &[
+                OsStr::new("+el"),
+                OsStr::new("+sv"),
+                OsStr::new("1"),
+                OsStr::new("+pt"),
+                OsStr::new("3"),
+                path.as_os_str(),
+                jpeg.as_os_str()
+            ]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        dcmtk("dcmdjpeg", &[jpeg.as_os_str(), raw.as_os_str()])
+            .status
+            .success()
+    );
+    let (ours, _) = sanitised_scan(&jpeg);
+    let (theirs, _) = sanitised_scan(&raw);
+    assert_same_pixels(&theirs, &ours, "point transform 3");
+}
+
+#[test]
+fn lossless_jpeg_matches_jpeg_decoder() {
+    // jpeg-decoder (the decoder dicom-rs uses) as a second, independent oracle on every frame of
+    // dcmtk's output.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, original) = synthetic_file(dir.path(), 32);
+    let jpeg = dir.path().join("j.dcm");
+    assert!(
+        dcmtk(
+            "dcmcjpeg",
+            &[
+                OsStr::new("+el"),
+                OsStr::new("+sv"),
+                OsStr::new("4"),
+                path.as_os_str(),
+                jpeg.as_os_str()
+            ]
+        )
+        .status
+        .success()
+    );
+    let obj = dicom_object::open_file(&jpeg).unwrap();
+    let pixel = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
+    let fragments = pixel.fragments().unwrap();
+    assert_eq!(
+        fragments.len(),
+        original.image.channels.len(),
+        "one fragment per frame"
+    );
+    for (fragment, channel) in fragments.iter().zip(&original.image.channels) {
+        let mut decoder = jpeg_decoder::Decoder::new(fragment.as_slice());
+        let bytes = decoder.decode().unwrap();
+        let theirs: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_ne_bytes([c[0], c[1]]))
+            .collect();
+        let Samples::U16(ours) = &channel.samples else {
+            unreachable!()
+        };
+        assert!(&theirs == ours, "{}: jpeg-decoder disagrees", channel.kind);
+    }
+}
