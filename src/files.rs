@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use sluis_scan::{Limits, Location, Refusal, Rule};
+use sluis_scan::Limits;
 
 use crate::Failure;
 
@@ -13,27 +13,19 @@ pub(crate) fn read_bounded(path: &Path, limits: &Limits) -> Result<Vec<u8>, Fail
     let file = File::open(path)
         .map_err(|e| Failure::env(anyhow::anyhow!("opening {}: {e}", path.display())))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let too_large = |len: u64| Failure::Refused {
+    let refused = |refusal| Failure::Refused {
         input: path.display().to_string(),
-        refusal: Refusal::sender(
-            Rule::FileTooLarge,
-            Location::default(),
-            format!(
-                "{len} bytes exceeds the configured maximum of {} bytes",
-                limits.max_file_bytes
-            ),
-        ),
+        refusal,
     };
-    if len > limits.max_file_bytes {
-        return Err(too_large(len));
-    }
+    limits.check_file_size(len).map_err(refused)?;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(limits.max_file_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::env(anyhow::anyhow!("reading {}: {e}", path.display())))?;
-    if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(too_large(bytes.len() as u64));
-    }
+    // The file may have grown since its size was read.
+    limits
+        .check_file_size(bytes.len() as u64)
+        .map_err(refused)?;
     Ok(bytes)
 }
 

@@ -61,6 +61,21 @@ impl Default for Limits {
 pub const MAX_CONFIGURABLE_DEPTH: u32 = 64;
 
 impl Limits {
+    /// Refuses an input of `len` bytes when it is larger than [`Limits::max_file_bytes`].
+    pub fn check_file_size(&self, len: u64) -> Result<(), Refusal> {
+        if len > self.max_file_bytes {
+            return Err(Refusal::sender(
+                Rule::FileTooLarge,
+                crate::refusal::Location::default(),
+                format!(
+                    "{len} bytes exceeds the configured maximum of {} bytes",
+                    self.max_file_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that the limits are usable. The sanitiser calls this before reading input.
     pub fn validate(&self) -> Result<(), Refusal> {
         let fail = |detail: String| Err(Refusal::configuration(Rule::InvalidLimits, detail));

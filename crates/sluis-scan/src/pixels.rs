@@ -119,36 +119,16 @@ pub(crate) fn decode(
         PixelLayout::Native { value } => {
             native(structure, value.clone(), spec, &mut out)?;
         }
-        PixelLayout::Encapsulated {
-            offset_table,
-            fragments,
-        } => {
-            let codec = structure.syntax.codec().ok_or_else(|| {
-                Refusal::sender(
-                    Rule::PixelDataEncapsulation,
-                    pixel_loc(structure, value_start(fragments)),
-                    format!(
-                        "encapsulated pixel data under {}, which is a native transfer syntax",
-                        structure.syntax
-                    ),
-                )
-            })?;
-            let frames = map_frames(
-                structure,
-                offset_table.clone(),
-                fragments,
-                spec.frames,
-                codec,
-            )?;
+        PixelLayout::Encapsulated { .. } => {
+            let (codec, plan) = frame_plan(structure, spec)?;
             let dsts = out.frames_mut(frame_samples);
-            let mut jobs = Vec::with_capacity(frames.len());
-            for ((index, frame), dst) in frames.iter().enumerate().zip(dsts) {
-                let offset = fragments.get(frame.start).map_or(0, |f| f.value.start);
+            let mut jobs = Vec::with_capacity(plan.len());
+            for ((index, ranges), dst) in plan.iter().enumerate().zip(dsts) {
                 jobs.push(Job {
                     index,
-                    bytes: frame_bytes(structure, fragments, frame)?,
+                    bytes: frame_bytes(structure, ranges),
                     dst,
-                    loc: pixel_loc(structure, offset),
+                    loc: pixel_loc(structure, ranges.first().map_or(0, |r| r.start)),
                 });
             }
             decode_jobs(jobs, spec, codec)?;
@@ -818,31 +798,21 @@ fn ranges_from_starts(starts: &[usize], total: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// The bytes of one frame: the fragment itself, or its fragments joined.
+/// The bytes of one frame: its fragment, or its fragments joined.
 fn frame_bytes<'s>(
     structure: &'s Structure<'_>,
-    fragments: &[Fragment],
-    frame: &Range<usize>,
-) -> Result<std::borrow::Cow<'s, [u8]>, Refusal> {
-    let parts = fragments.get(frame.clone()).unwrap_or_default();
-    if let [one] = parts {
-        return Ok(std::borrow::Cow::Borrowed(
-            structure
-                .dataset
-                .bytes(one.value.clone())
-                .unwrap_or_default(),
-        ));
-    }
-    let mut joined = Vec::new();
-    for part in parts {
-        joined.extend_from_slice(
-            structure
-                .dataset
-                .bytes(part.value.clone())
-                .unwrap_or_default(),
+    ranges: &[Range<usize>],
+) -> std::borrow::Cow<'s, [u8]> {
+    if let [one] = ranges {
+        return std::borrow::Cow::Borrowed(
+            structure.dataset.bytes(one.clone()).unwrap_or_default(),
         );
     }
-    Ok(std::borrow::Cow::Owned(joined))
+    let mut joined = Vec::new();
+    for range in ranges {
+        joined.extend_from_slice(structure.dataset.bytes(range.clone()).unwrap_or_default());
+    }
+    std::borrow::Cow::Owned(joined)
 }
 
 /// RLE Lossless (PS3.5 Annex G).

@@ -268,17 +268,7 @@ struct FileHead {
 /// (the first bytes of a file of `file_len` bytes).
 fn file_head(head: &[u8], file_len: usize, limits: &Limits) -> Result<FileHead, Refusal> {
     limits.validate()?;
-    let too_large = u64::try_from(file_len).map_or(true, |n| n > limits.max_file_bytes);
-    if too_large {
-        return Err(Refusal::sender(
-            Rule::FileTooLarge,
-            Location::default(),
-            format!(
-                "{file_len} bytes exceeds the configured maximum of {} bytes",
-                limits.max_file_bytes
-            ),
-        ));
-    }
+    limits.check_file_size(u64::try_from(file_len).unwrap_or(u64::MAX))?;
     let (preamble, rest) = head
         .split_at_checked(128)
         .ok_or_else(|| no_prefix(file_len))?;

@@ -270,17 +270,7 @@ pub fn sanitise_stream<R: Read + Seek, W: Write>(
 ) -> Result<SanitiseReport, StreamError> {
     limits.validate()?;
     let file_len = input.seek(SeekFrom::End(0)).map_err(StreamError::Read)?;
-    if file_len > limits.max_file_bytes {
-        return Err(Refusal::sender(
-            Rule::FileTooLarge,
-            Location::default(),
-            format!(
-                "{file_len} bytes exceeds the configured maximum of {} bytes",
-                limits.max_file_bytes
-            ),
-        )
-        .into());
-    }
+    limits.check_file_size(file_len)?;
     let len = usize::try_from(file_len)
         .map_err(|_| StreamError::Read(std::io::ErrorKind::FileTooLarge.into()))?;
     let mut head_len = HEAD_START.min(len);
