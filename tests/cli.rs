@@ -210,12 +210,15 @@ fn hostile_inputs_stay_within_a_memory_cap() {
             ])
             .output()
             .expect("prlimit (util-linux)");
-        let want = if matches!(case.expect, Expect::Refused(_)) {
-            1
-        } else {
-            0
-        };
+        let refused = matches!(case.expect, Expect::Refused(_));
+        let want = if refused { 1 } else { 0 };
         assert_eq!(o.status.code(), Some(want), "{}: {}", case.name, stderr(&o));
+        assert_eq!(
+            out.exists(),
+            !refused,
+            "{}: output written exactly when accepted",
+            case.name
+        );
     }
 }
 

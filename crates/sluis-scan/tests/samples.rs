@@ -45,3 +45,43 @@ fn every_sample_sanitises_and_rereads() {
         }
     }
 }
+
+/// The plain DICOM DX classes that scanners also emit are read and stored as DICOS DX.
+#[test]
+fn plain_dx_is_read_and_stored_as_dicos() {
+    use sluis_scan::SopClass;
+    use sluis_scan::report::Normalisation;
+    use sluis_synth::hostile::{EXPLICIT_LE, Enc, dx_attributes, element, part10, ramp};
+    for (plain, dicos) in [
+        (SopClass::DxForProcessing, SopClass::DicosDxForProcessing),
+        (
+            SopClass::DxForPresentation,
+            SopClass::DicosDxForPresentation,
+        ),
+    ] {
+        let mut dataset = Vec::new();
+        for (g, e, vr, value) in dx_attributes(16, 24, 16, plain.uid()) {
+            dataset.extend(element(Enc::ExplicitLe, g, e, &vr, &value));
+        }
+        dataset.extend(element(
+            Enc::ExplicitLe,
+            0x7FE0,
+            0x0010,
+            b"OW",
+            &ramp(16, 24),
+        ));
+        let file = part10(plain.uid(), "2.25.1001", EXPLICIT_LE, &dataset);
+        let s = sanitise(&file, &Limits::default()).unwrap();
+        assert_eq!(s.report.sop_class, plain);
+        assert_eq!(s.scan.object().sop_class(), dicos);
+        assert!(s.report.normalised.contains(&Normalisation::SopClass {
+            from: plain,
+            to: dicos
+        }));
+        let out = s.scan.to_dicos_vec().unwrap();
+        assert!(
+            out.windows(dicos.uid().len())
+                .any(|w| w == dicos.uid().as_bytes())
+        );
+    }
+}
