@@ -1,0 +1,287 @@
+//! The C2SP tlog-tiles layout: tile and entry-bundle paths, bundle encoding, and where the log's
+//! files are kept ([`TileStore`]).
+//!
+//! ```text
+//! <log>/checkpoint                      signed note: origin, size, root hash, signatures
+//! <log>/tile/<L>/<N>[.p/<W>]            hash tiles, N as x001/x234/067
+//! <log>/tile/entries/<N>[.p/<W>]        entry bundles: u16 big-endian length, entry, repeated
+//! ```
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::merkle::{Hash, TILE_WIDTH};
+
+/// The largest entry a bundle can carry (its length is a u16).
+pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+
+/// The `<N>` path element: zero-padded groups of three digits, all but the last prefixed `x`.
+pub fn index_path(index: u64) -> String {
+    let digits = format!("{index}");
+    let padded_len = digits.len().div_ceil(3).saturating_mul(3).max(3);
+    let padded = format!("{index:0>padded_len$}");
+    let groups: Vec<&str> = padded
+        .as_bytes()
+        .chunks(3)
+        .map(|c| std::str::from_utf8(c).unwrap_or("000"))
+        .collect();
+    let last = groups.len().saturating_sub(1);
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if i < last {
+                format!("x{g}")
+            } else {
+                (*g).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The path of a hash tile (`width` 256 for a full tile).
+pub fn tile_path(level: u8, index: u64, width: usize) -> String {
+    let base = format!("tile/{level}/{}", index_path(index));
+    if width == TILE_WIDTH {
+        base
+    } else {
+        format!("{base}.p/{width}")
+    }
+}
+
+/// The path of an entry bundle (`width` 256 for a full bundle).
+pub fn bundle_path(index: u64, width: usize) -> String {
+    let base = format!("tile/entries/{}", index_path(index));
+    if width == TILE_WIDTH {
+        base
+    } else {
+        format!("{base}.p/{width}")
+    }
+}
+
+/// Encodes entries as a bundle.
+pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let len = u16::try_from(e.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(e.get(..usize::from(len)).unwrap_or_default());
+    }
+    out
+}
+
+/// Decodes a bundle; `None` when it is malformed (a length past the end).
+pub fn decode_bundle(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_at_checked(2)?;
+        let n = usize::from(u16::from_be_bytes([*len.first()?, *len.get(1)?]));
+        let (entry, tail) = tail.split_at_checked(n)?;
+        out.push(entry.to_vec());
+        rest = tail;
+    }
+    Some(out)
+}
+
+/// Encodes hashes as tile bytes.
+pub fn encode_tile(hashes: &[Hash]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.0).collect()
+}
+
+/// Decodes tile bytes; `None` when the length is not a whole number of hashes.
+pub fn decode_tile(bytes: &[u8]) -> Option<Vec<Hash>> {
+    let (hashes, rest) = bytes.as_chunks::<32>();
+    rest.is_empty()
+        .then(|| hashes.iter().map(|h| Hash(*h)).collect())
+}
+
+/// Where the log's files live. The filesystem store is the embedded default; an object store
+/// implements the same calls (`write` as an overwrite of a whole object, `read` as a GET).
+pub trait TileStore: Send + Sync {
+    /// Reads a file; `Ok(None)` when it does not exist.
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>>;
+    /// Writes a file so that it is either wholly there or not at all, and durable once the next
+    /// [`TileStore::sync`] returns.
+    fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes every write so far durable.
+    fn sync(&self) -> std::io::Result<()>;
+    /// Removes a file if present (stale partial tiles).
+    fn remove(&self, path: &str) -> std::io::Result<()>;
+    /// Lists files under a directory prefix (for cleaning up after a crash).
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<String>>;
+}
+
+/// Tiles in a directory. Each write goes to a temporary file that is fsynced and renamed into
+/// place; [`TileStore::sync`] then fsyncs every directory written to since the last sync, so a
+/// crash leaves every file either absent or complete.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+    dirty_dirs: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
+}
+
+impl FsStore {
+    /// A store rooted at `root` (created if needed).
+    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        Ok(FsStore {
+            root,
+            dirty_dirs: std::sync::Mutex::new(Default::default()),
+        })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn resolve(&self, path: &str) -> std::io::Result<PathBuf> {
+        if path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+            || path.starts_with('/')
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bad log path {path:?}"),
+            ));
+        }
+        Ok(self.root.join(path))
+    }
+}
+
+/// Fsyncs a directory so that renames in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl TileStore for FsStore {
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.resolve(path)?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let full = self.resolve(path)?;
+        let dir = full
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        std::fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            full.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        ));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &full)?;
+        if let Ok(mut dirty) = self.dirty_dirs.lock() {
+            // New directories must be durable in their parents too.
+            let mut d = dir.clone();
+            while d.starts_with(&self.root) {
+                dirty.insert(d.clone());
+                if d == self.root || !d.pop() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        let dirs = match self.dirty_dirs.lock() {
+            Ok(mut d) => std::mem::take(&mut *d),
+            Err(_) => return Err(std::io::Error::other("poisoned")),
+        };
+        // Deepest first, so a new directory is durable before its parent entry is.
+        for dir in dirs.iter().rev() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, path: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.resolve(path)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> std::io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let base = self.resolve(prefix)?;
+        let mut stack = vec![base];
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let p = entry.path();
+                if entry.file_type()?.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(&self.root) {
+                    out.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_tlog_tiles() {
+        assert_eq!(index_path(0), "000");
+        assert_eq!(index_path(5), "005");
+        assert_eq!(index_path(1234067), "x001/x234/067");
+        assert_eq!(index_path(999), "999");
+        assert_eq!(index_path(1000), "x001/000");
+        assert_eq!(tile_path(0, 1234067, 256), "tile/0/x001/x234/067");
+        assert_eq!(tile_path(1, 3, 17), "tile/1/003.p/17");
+        assert_eq!(bundle_path(2, 5), "tile/entries/002.p/5");
+    }
+
+    #[test]
+    fn bundles_round_trip_and_reject_lies() {
+        let entries: Vec<&[u8]> = vec![b"a", b"", b"hello"];
+        let b = encode_bundle(entries.iter().copied());
+        assert_eq!(
+            decode_bundle(&b).unwrap(),
+            vec![b"a".to_vec(), vec![], b"hello".to_vec()]
+        );
+        assert!(decode_bundle(&[0, 9, 1]).is_none());
+        assert!(decode_bundle(&[0]).is_none());
+    }
+
+    #[test]
+    fn store_rejects_escaping_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path()).unwrap();
+        assert!(store.write("../x", b"no").is_err());
+        assert!(store.write("tile//x", b"no").is_err());
+        store.write("tile/0/000", b"ok").unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.read("tile/0/000").unwrap().unwrap(), b"ok");
+        assert_eq!(store.list("tile").unwrap(), vec!["tile/0/000".to_string()]);
+    }
+}
