@@ -333,6 +333,69 @@ impl Log {
             .map_err(LogError::State)
     }
 
+    /// Appends several entries and returns once all are durable, their places in the order
+    /// given. The sequencer takes them together, so this costs about one batch, not one each.
+    pub fn append_all(&self, entries: Vec<Vec<u8>>) -> Result<Vec<Appended>, LogError> {
+        if let Some(e) = entries.iter().find(|e| e.len() > MAX_ENTRY_BYTES) {
+            return Err(LogError::EntryTooLarge(e.len()));
+        }
+        let tx = self.tx.as_ref().ok_or(LogError::Closed)?;
+        let mut waits = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (reply, wait) = mpsc::sync_channel(1);
+            tx.send(Job::Append(entry, reply))
+                .map_err(|_| LogError::Closed)?;
+            waits.push(wait);
+        }
+        waits
+            .into_iter()
+            .map(|w| {
+                w.recv()
+                    .map_err(|_| LogError::Closed)?
+                    .map_err(|e| LogError::Io(std::io::Error::other(e)))
+            })
+            .collect()
+    }
+
+    /// Entries `from..to` of the latest checkpoint's tree, reading each bundle once.
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LogError> {
+        let p = self
+            .inner
+            .published
+            .read()
+            .map_err(|_| LogError::Closed)?
+            .clone();
+        let size = p.edge.size();
+        if from > to || to > size {
+            return Err(LogError::State(format!(
+                "entries {from}..{to} are not within the log's {size}"
+            )));
+        }
+        let mut out = Vec::new();
+        let width = TILE_WIDTH as u64;
+        let mut n = from / width;
+        while n * width < to {
+            let bundle = if (n + 1) * width <= size {
+                let path = tiles::bundle_path(n, TILE_WIDTH);
+                let bytes = self
+                    .inner
+                    .store
+                    .read(&path)?
+                    .ok_or_else(|| LogError::Corrupt(format!("{path} is missing")))?;
+                tiles::decode_bundle(&bytes)
+                    .filter(|e| e.len() == TILE_WIDTH)
+                    .ok_or_else(|| LogError::Corrupt(format!("{path} is malformed")))?
+            } else {
+                p.bundle.clone()
+            };
+            let lo = usize::try_from(from.saturating_sub(n * width)).unwrap_or(0);
+            let hi = usize::try_from((to - n * width).min(width)).unwrap_or(0);
+            out.extend(bundle.into_iter().take(hi).skip(lo));
+            n += 1;
+        }
+        Ok(out)
+    }
+
     /// Entry `index`.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, LogError> {
         let p = self

@@ -1,0 +1,291 @@
+//! Write-once, content-addressed blob storage.
+//!
+//! A blob's address is the SHA-256 of its bytes (the ciphertext, so the address says nothing
+//! about the plaintext). [`BlobStore`] is shaped like an object store: an upload is streamed,
+//! then committed under its address with put-if-absent semantics (the `object_store` crate's
+//! `PutMode::Create`, S3's `If-None-Match: *`), reads stream, and nothing is ever overwritten.
+//! [`FsBlobStore`] is the embedded default.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The SHA-256 of a blob.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobAddress(pub [u8; 32]);
+
+impl BlobAddress {
+    /// Parses 64 lower-case hex digits.
+    pub fn parse(hex: &str) -> Option<Self> {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(BlobAddress(out))
+    }
+}
+
+impl fmt::Display for BlobAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BlobAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobAddress({self})")
+    }
+}
+
+/// Why a blob operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// The blob does not exist.
+    #[error("blob {0} is missing")]
+    Missing(BlobAddress),
+    /// Storage failed.
+    #[error("blob storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Whether a commit stored the bytes or found them there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored.
+    Created,
+    /// A blob with this address existed; the upload was discarded.
+    Existed,
+}
+
+/// An upload in progress.
+pub trait BlobUpload: Write + Send {
+    /// Makes the bytes written durable under `address`, unless a blob is there already.
+    fn commit(self: Box<Self>, address: &BlobAddress) -> Result<PutOutcome, BlobError>;
+}
+
+/// Blob storage.
+pub trait BlobStore: Send + Sync {
+    /// Starts an upload.
+    fn upload(&self) -> Result<Box<dyn BlobUpload + '_>, BlobError>;
+    /// Streams a blob.
+    fn read(&self, address: &BlobAddress) -> Result<Box<dyn Read + Send + '_>, BlobError>;
+    /// The size of a blob, or `None` if it does not exist.
+    fn size(&self, address: &BlobAddress) -> Result<Option<u64>, BlobError>;
+    /// Deletes a blob, durably (no error if it is absent).
+    fn delete(&self, address: &BlobAddress) -> Result<(), BlobError>;
+    /// Every blob, with its size.
+    fn list(&self) -> Result<Vec<(BlobAddress, u64)>, BlobError>;
+}
+
+/// Blobs as files `<root>/<aa>/<bb>/<address>`; uploads go to `<root>/incoming/` first.
+#[derive(Debug)]
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// A store in `root` (created if needed). Uploads an earlier process left unfinished in
+    /// `incoming/` are removed: they were never committed, so nothing refers to them.
+    pub fn open(root: &Path) -> Result<Self, BlobError> {
+        std::fs::create_dir_all(root.join("incoming"))?;
+        for e in std::fs::read_dir(root.join("incoming"))? {
+            let e = e?;
+            std::fs::remove_file(e.path())?;
+        }
+        Ok(FsBlobStore {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, a: &BlobAddress) -> PathBuf {
+        let hex = a.to_string();
+        self.root
+            .join(hex.get(..2).unwrap_or("00"))
+            .join(hex.get(2..4).unwrap_or("00"))
+            .join(hex)
+    }
+}
+
+struct FsUpload {
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    store: PathBuf,
+    done: bool,
+}
+
+impl Write for FsUpload {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for FsUpload {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl BlobUpload for FsUpload {
+    fn commit(mut self: Box<Self>, address: &BlobAddress) -> Result<PutOutcome, BlobError> {
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        let hex = address.to_string();
+        let dir = self
+            .store
+            .join(hex.get(..2).unwrap_or("00"))
+            .join(hex.get(2..4).unwrap_or("00"));
+        std::fs::create_dir_all(&dir)?;
+        let target = dir.join(&hex);
+        // A hard link fails if the target exists: put-if-absent without a race.
+        let outcome = match std::fs::hard_link(&self.tmp, &target) {
+            Ok(()) => PutOutcome::Created,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => PutOutcome::Existed,
+            Err(e) => return Err(e.into()),
+        };
+        std::fs::remove_file(&self.tmp)?;
+        self.done = true;
+        // The new name, and the directories that may be new, durable.
+        for d in [
+            dir.as_path(),
+            dir.parent().unwrap_or(&dir),
+            &self.store,
+            &self.store.join("incoming"),
+        ] {
+            sluis_audit::tiles::sync_dir(d)?;
+        }
+        Ok(outcome)
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn upload(&self) -> Result<Box<dyn BlobUpload + '_>, BlobError> {
+        let name = format!(
+            "{:032x}",
+            u128::from_le_bytes(
+                sluis_audit::keys::random_32()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                    .get(..16)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or([0; 16])
+            )
+        );
+        let tmp = self.root.join("incoming").join(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        Ok(Box::new(FsUpload {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            store: self.root.clone(),
+            done: false,
+        }))
+    }
+
+    fn read(&self, address: &BlobAddress) -> Result<Box<dyn Read + Send + '_>, BlobError> {
+        match std::fs::File::open(self.path(address)) {
+            Ok(f) => Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::Missing(*address)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn size(&self, address: &BlobAddress) -> Result<Option<u64>, BlobError> {
+        match std::fs::metadata(self.path(address)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn delete(&self, address: &BlobAddress) -> Result<(), BlobError> {
+        let p = self.path(address);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(d) = p.parent() {
+            sluis_audit::tiles::sync_dir(d)?;
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<(BlobAddress, u64)>, BlobError> {
+        let mut out = Vec::new();
+        for a in std::fs::read_dir(&self.root)? {
+            let a = a?;
+            if a.file_name() == "incoming" || !a.file_type()?.is_dir() {
+                continue;
+            }
+            for b in std::fs::read_dir(a.path())? {
+                let b = b?;
+                if !b.file_type()?.is_dir() {
+                    continue;
+                }
+                for f in std::fs::read_dir(b.path())? {
+                    let f = f?;
+                    if let Some(addr) = f.file_name().to_str().and_then(BlobAddress::parse) {
+                        out.push((addr, f.metadata()?.len()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_if_absent_read_delete_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let a = BlobAddress([0xab; 32]);
+        let mut up = store.upload().unwrap();
+        up.write_all(b"first").unwrap();
+        assert_eq!(up.commit(&a).unwrap(), PutOutcome::Created);
+        let mut up = store.upload().unwrap();
+        up.write_all(b"second").unwrap();
+        assert_eq!(up.commit(&a).unwrap(), PutOutcome::Existed);
+        let mut got = String::new();
+        store.read(&a).unwrap().read_to_string(&mut got).unwrap();
+        assert_eq!(got, "first", "write-once");
+        assert_eq!(store.list().unwrap(), vec![(a, 5)]);
+        // An abandoned upload leaves nothing.
+        let mut up = store.upload().unwrap();
+        up.write_all(b"x").unwrap();
+        drop(up);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("incoming"))
+                .unwrap()
+                .count(),
+            0
+        );
+        store.delete(&a).unwrap();
+        assert!(matches!(store.read(&a), Err(BlobError::Missing(_))));
+        assert_eq!(store.size(&a).unwrap(), None);
+        assert_eq!(BlobAddress::parse(&a.to_string()), Some(a));
+        assert_eq!(BlobAddress::parse("AB"), None);
+    }
+}

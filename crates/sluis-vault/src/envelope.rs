@@ -1,0 +1,424 @@
+//! Envelope encryption of one object: a fresh 256-bit data key per object encrypts the object
+//! as an AES-256-GCM STREAM (the nonce-based online AE construction of Hoang, Reyhanitabar,
+//! Rogaway and Vizár, as implemented by RustCrypto's `aead-stream`), and the data key is wrapped
+//! by the authority's key-encryption key ([`crate::keys::KeySource`]).
+//!
+//! A blob is:
+//!
+//! ```text
+//! "SLUISv1\n"            8 bytes, magic and format version
+//! nonce prefix           7 random bytes (STREAM BE32: 4-byte counter and 1-byte last flag follow)
+//! chunk size             u32 big endian, 1 MiB
+//! chunks                 each min(chunk size, rest) bytes of plaintext encrypted, plus a 16-byte tag
+//! ```
+//!
+//! Every chunk authenticates the header as associated data; the STREAM counter and last-chunk
+//! flag make reordering, truncation and extension detectable. Because the data key is fresh
+//! for every object, the ciphertext (and so its address) says nothing about the plaintext: two
+//! stores of the same scan give unrelated blobs.
+
+use std::io::{Read, Write};
+
+use aead_stream::{DecryptorBE32, EncryptorBE32};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// The magic at the start of every blob.
+pub const MAGIC: &[u8; 8] = b"SLUISv1\n";
+/// Length of the blob header.
+pub const HEADER_LEN: usize = 8 + 7 + 4;
+/// Plaintext bytes per chunk.
+pub const CHUNK: usize = 1 << 20;
+/// The largest chunk size a blob may declare.
+const MAX_CHUNK: usize = 16 << 20;
+/// Bytes an AES-GCM tag adds to each chunk.
+pub const TAG_LEN: usize = 16;
+
+/// A data key. Zeroed when dropped.
+pub struct Dek(Zeroizing<[u8; 32]>);
+
+impl Dek {
+    /// A fresh random key.
+    pub fn generate() -> Result<Self, EnvelopeError> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        getrandom::fill(k.as_mut_slice()).map_err(|e| EnvelopeError::Random(e.to_string()))?;
+        Ok(Dek(k))
+    }
+
+    /// From raw bytes (an unwrapped key).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Dek(Zeroizing::new(bytes))
+    }
+
+    /// The raw bytes, for wrapping.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(&aes_gcm::Key::<Aes256Gcm>::from(*self.0))
+    }
+}
+
+impl std::fmt::Debug for Dek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dek(..)")
+    }
+}
+
+/// Why sealing or opening failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// Reading the plaintext or ciphertext, or writing the other, failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Not a blob of this format.
+    #[error("not a sluis blob: {0}")]
+    Format(String),
+    /// A chunk's tag did not verify: the blob was altered, truncated, reordered, or the data
+    /// key is not this blob's.
+    #[error("chunk {0} does not authenticate: the blob is damaged or the key is wrong")]
+    Auth(u64),
+    /// The operating system gave no randomness.
+    #[error("no randomness: {0}")]
+    Random(String),
+}
+
+/// What sealing produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// Plaintext length.
+    pub plain_len: u64,
+    /// SHA-256 of the plaintext.
+    pub plain_sha256: [u8; 32],
+    /// Blob length.
+    pub blob_len: u64,
+    /// SHA-256 of the blob: its address.
+    pub blob_sha256: [u8; 32],
+}
+
+/// A writer that hashes and counts what passes through.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        self.len = self.len.saturating_add(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let Some(rest) = buf.get_mut(got..) else {
+            break;
+        };
+        match r.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Encrypts everything `plaintext` yields into `out` under `dek`.
+pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Sealed, EnvelopeError> {
+    let mut prefix = [0u8; 7];
+    getrandom::fill(&mut prefix).map_err(|e| EnvelopeError::Random(e.to_string()))?;
+    let mut header = [0u8; HEADER_LEN];
+    let (magic, rest) = header.split_at_mut(8);
+    magic.copy_from_slice(MAGIC);
+    let (p, size) = rest.split_at_mut(7);
+    p.copy_from_slice(&prefix);
+    size.copy_from_slice(&u32::try_from(CHUNK).unwrap_or(u32::MAX).to_be_bytes());
+    let mut out = Hashing {
+        inner: out,
+        hash: Sha256::new(),
+        len: 0,
+    };
+    out.write_all(&header)?;
+    let mut enc = EncryptorBE32::from_aead(dek.cipher(), &prefix.into());
+    let mut plain_hash = Sha256::new();
+    let mut plain_len = 0u64;
+    let mut current = Vec::with_capacity(CHUNK + TAG_LEN);
+    current.resize(CHUNK, 0);
+    let n = fill(&mut plaintext, &mut current)?;
+    current.truncate(n);
+    let mut next = vec![0u8; CHUNK];
+    loop {
+        plain_hash.update(&current);
+        plain_len = plain_len.saturating_add(current.len() as u64);
+        // Read ahead: the last chunk is flagged as such.
+        let m = if current.len() == CHUNK {
+            fill(&mut plaintext, &mut next)?
+        } else {
+            0
+        };
+        if m == 0 {
+            enc.encrypt_last_in_place(&header, &mut current)
+                .map_err(|_| EnvelopeError::Auth(0))?;
+            out.write_all(&current)?;
+            break;
+        }
+        enc.encrypt_next_in_place(&header, &mut current)
+            .map_err(|_| EnvelopeError::Auth(0))?;
+        out.write_all(&current)?;
+        current.clear();
+        current.extend_from_slice(next.get(..m).unwrap_or_default());
+    }
+    out.flush()?;
+    Ok(Sealed {
+        plain_len,
+        plain_sha256: plain_hash.finalize().into(),
+        blob_len: out.len,
+        blob_sha256: out.hash.finalize().into(),
+    })
+}
+
+/// What opening verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Plaintext length.
+    pub plain_len: u64,
+    /// SHA-256 of the plaintext.
+    pub plain_sha256: [u8; 32],
+    /// SHA-256 of the blob.
+    pub blob_sha256: [u8; 32],
+}
+
+/// Decrypts a blob into `out`, authenticating every chunk, and hashes the blob as it goes so the
+/// caller can check its address. Plaintext reaches `out` chunk by chunk; callers that must not
+/// release anything unverified write into memory or a private temporary file and release it
+/// only when this returns `Ok`.
+pub fn open(dek: &Dek, blob: impl Read, mut out: impl Write) -> Result<Opened, EnvelopeError> {
+    let mut blob = HashingReader {
+        inner: blob,
+        hash: Sha256::new(),
+    };
+    let mut header = [0u8; HEADER_LEN];
+    if fill(&mut blob, &mut header)? < HEADER_LEN {
+        return Err(EnvelopeError::Format("shorter than its header".into()));
+    }
+    let (magic, rest) = header.split_at(8);
+    if magic != MAGIC {
+        return Err(EnvelopeError::Format("wrong magic".into()));
+    }
+    let (p, size) = rest.split_at(7);
+    let prefix: [u8; 7] = p
+        .try_into()
+        .map_err(|_| EnvelopeError::Format("header".into()))?;
+    let chunk = usize::try_from(u32::from_be_bytes(
+        size.try_into()
+            .map_err(|_| EnvelopeError::Format("header".into()))?,
+    ))
+    .unwrap_or(usize::MAX);
+    if chunk == 0 || chunk > MAX_CHUNK {
+        return Err(EnvelopeError::Format(format!(
+            "chunk size {chunk} out of range"
+        )));
+    }
+    let mut dec = DecryptorBE32::from_aead(dek.cipher(), &prefix.into());
+    let sealed = chunk + TAG_LEN;
+    let mut current = vec![0u8; sealed];
+    let mut n = fill(&mut blob, &mut current)?;
+    let mut next = vec![0u8; sealed];
+    let mut plain_hash = Sha256::new();
+    let mut plain_len = 0u64;
+    let mut index = 0u64;
+    loop {
+        if n < TAG_LEN {
+            return Err(EnvelopeError::Auth(index));
+        }
+        current.truncate(n);
+        next.resize(sealed, 0);
+        let m = if n == sealed {
+            fill(&mut blob, &mut next)?
+        } else {
+            0
+        };
+        if m == 0 {
+            dec.decrypt_last_in_place(&header, &mut current)
+                .map_err(|_| EnvelopeError::Auth(index))?;
+            plain_hash.update(&current);
+            plain_len = plain_len.saturating_add(current.len() as u64);
+            out.write_all(&current)?;
+            break;
+        }
+        dec.decrypt_next_in_place(&header, &mut current)
+            .map_err(|_| EnvelopeError::Auth(index))?;
+        plain_hash.update(&current);
+        plain_len = plain_len.saturating_add(current.len() as u64);
+        out.write_all(&current)?;
+        std::mem::swap(&mut current, &mut next);
+        n = m;
+
+        index = index.saturating_add(1);
+    }
+    out.flush()?;
+    Ok(Opened {
+        plain_len,
+        plain_sha256: plain_hash.finalize().into(),
+        blob_sha256: blob.hash.finalize().into(),
+    })
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Wraps a data key under a 256-bit key-encryption key with AES-256-GCM: a random 96-bit
+/// nonce followed by the encrypted key and its tag (60 bytes). `aad` binds the wrapped key to
+/// its object, so a wrapped key moved to another row does not unwrap.
+pub fn wrap_with(kek: &[u8; 32], dek: &Dek, aad: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    use aes_gcm::aead::Aead as _;
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| EnvelopeError::Random(e.to_string()))?;
+    let cipher = Aes256Gcm::new(&aes_gcm::Key::<Aes256Gcm>::from(*kek));
+    let ct = cipher
+        .encrypt(
+            &nonce.into(),
+            aes_gcm::aead::Payload {
+                msg: dek.as_bytes(),
+                aad,
+            },
+        )
+        .map_err(|_| EnvelopeError::Auth(0))?;
+    Ok([&nonce[..], &ct[..]].concat())
+}
+
+/// Unwraps a key wrapped by [`wrap_with`].
+pub fn unwrap_with(kek: &[u8; 32], wrapped: &[u8], aad: &[u8]) -> Result<Dek, EnvelopeError> {
+    use aes_gcm::aead::Aead as _;
+    let (nonce, ct) = wrapped
+        .split_at_checked(12)
+        .ok_or_else(|| EnvelopeError::Format("wrapped key too short".into()))?;
+    let nonce: [u8; 12] = nonce
+        .try_into()
+        .map_err(|_| EnvelopeError::Format("nonce".into()))?;
+    let cipher = Aes256Gcm::new(&aes_gcm::Key::<Aes256Gcm>::from(*kek));
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(&nonce.into(), aes_gcm::aead::Payload { msg: ct, aad })
+            .map_err(|_| EnvelopeError::Auth(0))?,
+    );
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| EnvelopeError::Format("wrapped key is not 32 bytes".into()))?;
+    Ok(Dek::from_bytes(bytes))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(len: usize) {
+        let dek = Dek::generate().unwrap();
+        let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        let mut blob = Vec::new();
+        let s = seal(&dek, plain.as_slice(), &mut blob).unwrap();
+        assert_eq!(s.plain_len, len as u64);
+        assert_eq!(s.blob_len, blob.len() as u64);
+        assert_eq!(
+            blob.len(),
+            HEADER_LEN + len + TAG_LEN * len.div_ceil(CHUNK).max(1)
+        );
+        assert_eq!(s.blob_sha256, <[u8; 32]>::from(Sha256::digest(&blob)));
+        let mut back = Vec::new();
+        let o = open(&dek, blob.as_slice(), &mut back).unwrap();
+        assert_eq!(back, plain, "length {len}");
+        assert_eq!(
+            (o.plain_sha256, o.blob_sha256),
+            (s.plain_sha256, s.blob_sha256)
+        );
+    }
+
+    #[test]
+    fn seal_and_open_at_chunk_boundaries() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17] {
+            roundtrip(len);
+        }
+    }
+
+    #[test]
+    fn any_change_is_refused() {
+        let dek = Dek::generate().unwrap();
+        let plain = vec![7u8; 2 * CHUNK + 100];
+        let mut blob = Vec::new();
+        seal(&dek, plain.as_slice(), &mut blob).unwrap();
+        let mut sink = Vec::new();
+        // A flipped bit anywhere: header, each chunk, each tag.
+        for at in [
+            3,
+            10,
+            17,
+            HEADER_LEN + 5,
+            HEADER_LEN + CHUNK + 3,
+            HEADER_LEN + CHUNK + TAG_LEN + 9,
+            blob.len() - 1,
+        ] {
+            let mut bad = blob.clone();
+            bad[at] ^= 1;
+            sink.clear();
+            assert!(
+                open(&dek, bad.as_slice(), &mut sink).is_err(),
+                "flip at {at}"
+            );
+        }
+        // Truncated at a chunk boundary: the last chunk is missing its flag.
+        let cut = &blob[..HEADER_LEN + CHUNK + TAG_LEN];
+        assert!(matches!(
+            open(&dek, cut, &mut Vec::new()),
+            Err(EnvelopeError::Auth(0))
+        ));
+        // Two chunks swapped.
+        let mut swapped = blob[..HEADER_LEN].to_vec();
+        swapped.extend_from_slice(
+            &blob[HEADER_LEN + CHUNK + TAG_LEN..HEADER_LEN + 2 * (CHUNK + TAG_LEN)],
+        );
+        swapped.extend_from_slice(&blob[HEADER_LEN..HEADER_LEN + CHUNK + TAG_LEN]);
+        swapped.extend_from_slice(&blob[HEADER_LEN + 2 * (CHUNK + TAG_LEN)..]);
+        assert!(open(&dek, swapped.as_slice(), &mut Vec::new()).is_err());
+        // Another key.
+        assert!(open(&Dek::generate().unwrap(), blob.as_slice(), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn wrapped_keys_are_bound_to_their_object() {
+        let kek = [9u8; 32];
+        let dek = Dek::generate().unwrap();
+        let w = wrap_with(&kek, &dek, b"s-1").unwrap();
+        assert_eq!(w.len(), 60);
+        assert_eq!(
+            unwrap_with(&kek, &w, b"s-1").unwrap().as_bytes(),
+            dek.as_bytes()
+        );
+        assert!(unwrap_with(&kek, &w, b"s-2").is_err());
+        assert!(unwrap_with(&[8u8; 32], &w, b"s-1").is_err());
+        assert!(unwrap_with(&kek, &w[..20], b"s-1").is_err());
+    }
+}
