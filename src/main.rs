@@ -1,12 +1,16 @@
 //! The `sluis` command line: argument parsing and wiring over the library crates.
 //!
-//! Logic lives in the crates (`sluis-scan`, `sluis-synth`); this binary reads files within
-//! limits, calls them, writes results atomically, and maps outcomes to exit codes.
+//! Logic lives in the crates (`sluis-scan`, `sluis-synth`, `sluis-vault`, `sluis-audit`); this
+//! binary reads files within limits, calls them, writes results atomically, serves the witness
+//! over HTTP, and maps outcomes to exit codes.
 
+mod audit;
 mod demo;
 mod files;
 mod scan;
 mod synth;
+mod vault;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,10 +21,12 @@ use sluis_scan::{Limits, Refusal};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the input was refused: one line on stderr names the rule, where, and whose fault
+  1  the input was refused: one line names the rule, where, and whose fault
+     (`vault put`: one or more files were quarantined; the others were stored)
   2  the command line was wrong
-  3  a file could not be read or written (environment)
-  4  internal error: a bug in sluis; please report it";
+  3  a file, key or vault could not be used (environment: missing, wrong mode, wrong key)
+  4  internal error: a bug in sluis; please report it
+  5  verification failed: damage or tampering found (fsck, audit verify, a damaged object)";
 
 #[derive(Debug, Parser)]
 #[command(name = "sluis", version, about = "Use X-ray cargo scanners you cannot trust: intake, sanitising, custody.", after_help = EXIT_CODES)]
@@ -43,6 +49,15 @@ enum Command {
     Scan(scan::Command),
     /// Generate synthetic dual-energy cargo scans with ground-truth threat reports.
     Synth(synth::Args),
+    /// The vault: store, read, export, list, decide, expire, rotate keys, check.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Vault(vault::Command),
+    /// Verify a transparency log or a receipt with public keys alone.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Audit(audit::Command),
+    /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Witness(witness::Command),
 }
 
 /// How a command failed, which decides the exit code.
@@ -50,6 +65,12 @@ enum Command {
 pub(crate) enum Failure {
     /// The input was refused by the sanitiser.
     Refused { input: String, refusal: Refusal },
+    /// Some inputs were refused and quarantined (the rest were stored).
+    Quarantined(usize),
+    /// The command line was wrong in a way clap could not tell.
+    Usage(String),
+    /// Verification found damage or tampering.
+    Verification(anyhow::Error),
     /// Reading or writing failed.
     Environment(anyhow::Error),
     /// A bug.
@@ -66,6 +87,18 @@ impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Failure::Environment(e.into())
     }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{eta}})"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn load_limits(path: Option<&PathBuf>) -> Result<Limits, Failure> {
@@ -95,12 +128,27 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args, &limits),
         Command::Scan(cmd) => scan::run(cmd, &limits),
         Command::Synth(args) => synth::run(&args),
+        Command::Vault(cmd) => vault::run(cmd, &limits),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Witness(cmd) => witness::run(cmd),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Refused { input, refusal }) => {
             eprintln!("sluis: {input}: {refusal}");
             ExitCode::from(1)
+        }
+        Err(Failure::Quarantined(n)) => {
+            eprintln!("sluis: {n} file(s) refused and quarantined");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("sluis: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Verification(e)) => {
+            eprintln!("sluis: verification failed: {e:#}");
+            ExitCode::from(5)
         }
         Err(Failure::Environment(e)) => {
             eprintln!("sluis: {e:#}");

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod log;
 pub mod merkle;
 pub mod record;
+pub mod remote;
 pub mod tiles;
 pub mod verify;
 pub mod witness;

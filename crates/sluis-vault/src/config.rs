@@ -89,6 +89,16 @@ impl Config {
             c.retention_of(class)
                 .map_err(|e| err(format!("retention.{class}: {e}")))?;
         }
+        for w in &c.witnesses {
+            let key = sluis_audit::NoteVerifier::new(&w.key)
+                .map_err(|e| err(format!("witness {}: {e}", w.url)))?;
+            if !key.is_cosigner() {
+                return Err(err(format!(
+                    "witness {}: {} is not a cosignature/v1 key",
+                    w.url, w.key
+                )));
+            }
+        }
         Ok(c)
     }
 

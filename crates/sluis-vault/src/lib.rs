@@ -23,5 +23,5 @@ pub mod vault;
 
 pub use index::{Decision, Filter, Kind, ObjectRow, State};
 pub use vault::{
-    Damage, Expired, FsckReport, Released, Rotated, Stored, Vault, VaultError, scan_meta,
+    Damage, Expired, Exported, FsckReport, Released, Rotated, Stored, Vault, VaultError, scan_meta,
 };

@@ -146,6 +146,17 @@ pub struct Released {
     pub record: Appended,
 }
 
+/// An export: the released plaintext, its receipt, and how the witnesses answered.
+#[derive(Debug)]
+pub struct Exported {
+    /// The plaintext and its record.
+    pub released: Released,
+    /// The `.tlog-proof` receipt of the export record.
+    pub receipt: String,
+    /// Each witness's URL and the size it cosigned, or why not.
+    pub witnesses: Vec<(String, Result<u64, String>)>,
+}
+
 /// What `expire` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expired {
@@ -233,6 +244,11 @@ pub fn now() -> String {
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// An RFC 3339 time in the index's form (UTC, microseconds), or `None` if it is not one.
+pub fn normalise_time(s: &str) -> Option<String> {
+    parse_time(s).map(rfc3339)
 }
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -778,21 +794,43 @@ impl Vault {
 
     /// Exports a scan (or, with `quarantine`, a quarantined input): the plaintext, and a
     /// `.tlog-proof` receipt for the export record (which carries the plaintext's SHA-256).
+    /// The configured witnesses are asked to cosign first, so the receipt carries their
+    /// cosignatures.
     pub fn export(
         &self,
         id: &str,
         quarantine: bool,
         actor: &ActorId,
         purpose: &str,
-    ) -> Result<(Released, String), VaultError> {
+    ) -> Result<Exported, VaultError> {
         let kind = if quarantine {
             Kind::Quarantine
         } else {
             Kind::Scan
         };
         let released = self.release(id, kind, Action::Export, actor, purpose)?;
+        let witnesses = self.cosign();
         let receipt = self.log.tlog_proof(released.record.index)?;
-        Ok((released, receipt))
+        Ok(Exported {
+            released,
+            receipt,
+            witnesses,
+        })
+    }
+
+    /// Submits the log's latest checkpoint to every configured witness and keeps their
+    /// cosignatures; returns each witness's URL and the size it cosigned, or why not.
+    pub fn cosign(&self) -> Vec<(String, Result<u64, String>)> {
+        self.config
+            .witnesses
+            .iter()
+            .map(|w| {
+                let outcome = NoteVerifier::new(&w.key)
+                    .map_err(|e| format!("witness key {}: {e}", w.key))
+                    .and_then(|k| sluis_audit::remote::cosign(&self.log, &w.url, &k));
+                (w.url.clone(), outcome)
+            })
+            .collect()
     }
 
     /// Records a decision on a scan, which also sets its retention class.

@@ -82,10 +82,12 @@ fn store_search_read_and_export_are_logged_before_release() {
     assert_eq!(read.bytes, b1);
     // The record was durable before the bytes came back: it is in the checkpoint.
     assert!(read.record.size <= v.log().size() && read.record.index < read.record.size);
-    let (export, receipt) = v
+    let exported = v
         .export(&b.id, false, &analyst, "evidence for case 2026-17")
         .unwrap();
-    assert_eq!(export.bytes, b2);
+    assert_eq!(exported.released.bytes, b2);
+    assert!(exported.witnesses.is_empty());
+    let receipt = exported.receipt;
 
     // The receipt verifies offline with the log's public key and binds the exported bytes.
     let policy = Policy {
@@ -167,10 +169,10 @@ fn quarantine_keeps_refused_input_apart_and_counts_every_arrival() {
     assert_eq!(meta.rule, refusal.rule.to_string());
     assert_eq!(meta.source, "drop/MSCU1234566.dcm");
     // Exportable for forensics, byte for byte, and logged.
-    let (out, _receipt) = v
+    let out = v
         .export(&q.id, true, &v.actor("forensics"), "vendor incident 12")
         .unwrap();
-    assert_eq!(out.bytes, hostile.bytes);
+    assert_eq!(out.released.bytes, hostile.bytes);
     let records = t.records();
     let quarantined: Vec<_> = records
         .iter()

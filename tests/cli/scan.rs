@@ -1,59 +1,10 @@
-//! The `sluis` command line, as a user runs it: exit codes, files written or not, messages.
+//! `sluis scan`, `synth` and `demo`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sluis_synth::hostile::{Expect, corpus};
 
-fn sluis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args(args)
-        .output()
-        .expect("run sluis")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn synth(dir: &Path, kind: &str) -> PathBuf {
-    let out = sluis(&[
-        "synth",
-        "--out",
-        s(dir),
-        "--count",
-        "1",
-        "--seed",
-        "5",
-        "--kind",
-        kind,
-        "--pixel-mm",
-        "20",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    dir.join("scan-0000.dcs")
-}
-
-fn hostile(dir: &Path, name: &str) -> PathBuf {
-    let case = corpus(1 << 20)
-        .into_iter()
-        .find(|c| c.name == name)
-        .unwrap();
-    let path = dir.join(format!("{name}.dcm"));
-    std::fs::write(&path, &case.bytes).unwrap();
-    path
-}
+use crate::{hostile, s, sluis, stderr, synth};
 
 #[test]
 fn synth_is_deterministic() {
