@@ -232,20 +232,46 @@ fn demo_runs_end_to_end() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("Where to look"), "{text}");
-    let quarantined: Vec<_> = std::fs::read_dir(out.join("quarantine"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    // Refused files are in the vault's quarantine, not lying around.
+    let v = out.join("vault");
+    let q = sluis(&["vault", "list", s(&v), "--quarantine", "--json"]);
     assert_eq!(
-        quarantined
-            .iter()
-            .filter(|n| n.ends_with(".refusal.json"))
-            .count(),
+        String::from_utf8_lossy(&q.stdout).lines().count(),
         3,
-        "{quarantined:?}"
+        "{}",
+        stderr(&q)
     );
-    assert!(out.join("sanitised/scan-0000.dcs").exists());
+    let scans = sluis(&["vault", "list", s(&v), "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&scans.stdout).lines().count(),
+        3 * 2 + 1
+    );
+    assert!(out.join("sanitised/scan-0000.report.json").exists());
     assert!(out.join("previews/scan-0000-material.png").exists());
+    // The exported scan's receipt verifies with the public key; so does the whole log.
+    let export = std::fs::read_dir(out.join("exports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tlog-proof"))
+        .unwrap();
+    let key = v.join("log.pub");
+    let dcm = export.with_extension("");
+    let vp = sluis(&[
+        "audit",
+        "verify-proof",
+        s(&export),
+        "--key",
+        s(&key),
+        "--file",
+        s(&dcm),
+    ]);
+    assert!(vp.status.success(), "{}", stderr(&vp));
+    let log = v.join("log");
+    assert!(
+        sluis(&["audit", "verify", "--log", s(&log), "--key", s(&key)])
+            .status
+            .success()
+    );
     // A second run reuses its own directory; a foreign directory is left alone.
     assert!(
         sluis(&["demo", "--out", s(&out), "--count", "1"])

@@ -60,7 +60,9 @@ pub struct Appended {
 pub struct Batching {
     /// Most entries integrated per checkpoint.
     pub max_entries: usize,
-    /// How long the sequencer waits for more entries after the first, when idle.
+    /// How long the sequencer lingers for more entries after the first, when the previous batch
+    /// had more than one (several writers are active). A lone writer never waits; entries that
+    /// arrive while a batch is being made durable form the next batch either way.
     pub max_wait: Duration,
 }
 
@@ -68,7 +70,7 @@ impl Default for Batching {
     fn default() -> Self {
         Batching {
             max_entries: 8192,
-            max_wait: Duration::from_micros(500),
+            max_wait: Duration::from_micros(300),
         }
     }
 }
@@ -156,8 +158,7 @@ impl Log {
         }
         let edge = Edge::new();
         let cp = checkpoint::sign(&signer, 0, &edge.root())?;
-        store.write("checkpoint", &cp)?;
-        store.sync()?;
+        store.publish("checkpoint", &cp)?;
         Self::start(
             store,
             signer,
@@ -243,6 +244,7 @@ impl Log {
                 store.remove(&path)?;
             }
         }
+        store.remove(".tmp-checkpoint")?;
         store.sync()?;
         Self::start(
             store,
@@ -566,6 +568,9 @@ fn sequencer(
     rx: mpsc::Receiver<Job>,
     batching: Batching,
 ) {
+    // Entries in the last batch: more than one means several writers are active, and it pays
+    // to linger a moment for the ones still preparing their next entry.
+    let mut last_batch = 0usize;
     while let Ok(first) = rx.recv() {
         let mut appends = Vec::new();
         let mut others = Vec::new();
@@ -573,7 +578,12 @@ fn sequencer(
             Job::Append(e, r) => appends.push((e, r)),
             other => others.push(other),
         }
-        let deadline = Instant::now() + batching.max_wait;
+        let linger = if last_batch > 1 {
+            batching.max_wait
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + linger;
         while appends.len() < batching.max_entries {
             let next = match rx.try_recv() {
                 Ok(j) => Some(j),
@@ -593,6 +603,7 @@ fn sequencer(
                 None => break,
             }
         }
+        last_batch = appends.len();
         if !appends.is_empty() {
             let before = state.clone();
             let entries: Vec<Vec<u8>> = appends.iter().map(|(e, _)| e.clone()).collect();
@@ -650,8 +661,7 @@ fn add_cosignatures(
         checkpoint::add_signature_lines(&state.checkpoint, lines).map_err(|e| e.to_string())?;
     inner
         .store
-        .write("checkpoint", &cp)
-        .and_then(|()| inner.store.sync())
+        .publish("checkpoint", &cp)
         .map_err(|e| e.to_string())?;
     state.checkpoint = cp;
     if let Ok(mut p) = inner.published.write() {
@@ -709,11 +719,11 @@ fn integrate(
             )?;
         }
     }
-    store.sync()?;
+    // The tiles and bundles become durable before the checkpoint that refers to them.
     let cp = checkpoint::sign(signer, size, &state.edge.root())?;
-    store.write("checkpoint", &cp)?;
-    store.sync()?;
+    store.publish("checkpoint", &cp)?;
     state.checkpoint = cp;
+
     Ok((first, size, completed))
 }
 

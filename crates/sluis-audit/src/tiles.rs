@@ -103,24 +103,36 @@ pub fn decode_tile(bytes: &[u8]) -> Option<Vec<Hash>> {
 pub trait TileStore: Send + Sync {
     /// Reads a file; `Ok(None)` when it does not exist.
     fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>>;
-    /// Writes a file so that it is either wholly there or not at all, and durable once the next
-    /// [`TileStore::sync`] returns.
+    /// Writes a file, durable once the next [`TileStore::sync`] (or [`TileStore::publish`])
+    /// returns. Until then a crash may leave it absent or incomplete: the log only writes such
+    /// files beyond its checkpoint, and removes them on open.
     fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
     /// Makes every write so far durable.
     fn sync(&self) -> std::io::Result<()>;
+    /// Replaces a file atomically and durably, after every earlier write is durable: a reader,
+    /// or a crash, sees the old file or the new one, never a mix, and never the new one before
+    /// the files it refers to. The checkpoint is published this way.
+    fn publish(&self, path: &str, bytes: &[u8]) -> std::io::Result<()>;
     /// Removes a file if present (stale partial tiles).
     fn remove(&self, path: &str) -> std::io::Result<()>;
     /// Lists files under a directory prefix (for cleaning up after a crash).
     fn list(&self, prefix: &str) -> std::io::Result<Vec<String>>;
 }
 
-/// Tiles in a directory. Each write goes to a temporary file that is fsynced and renamed into
-/// place; [`TileStore::sync`] then fsyncs every directory written to since the last sync, so a
-/// crash leaves every file either absent or complete.
+/// Tiles in a directory. A write goes to a temporary file renamed into place, without an fsync
+/// of its own; [`TileStore::sync`] makes everything durable with one `syncfs(2)` of the
+/// filesystem (one journal commit for a whole batch of files, where an fsync per file and per
+/// directory costs a commit each). The checkpoint is published by writing a temporary file,
+/// `syncfs`, rename, and an fsync of the directory. Where `syncfs` is unavailable, every file and
+/// directory written since the last sync is fsynced instead.
+///
+/// `syncfs` also flushes whatever else is dirty on the same filesystem; a deployment with other
+/// heavy writers keeps the log on a filesystem of its own.
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
-    dirty_dirs: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// Files and directories written since the last sync (for the fallback).
+    unsynced: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl FsStore {
@@ -130,7 +142,7 @@ impl FsStore {
         std::fs::create_dir_all(&root)?;
         Ok(FsStore {
             root,
-            dirty_dirs: std::sync::Mutex::new(Default::default()),
+            unsynced: std::sync::Mutex::new(Default::default()),
         })
     }
 
@@ -154,6 +166,48 @@ impl FsStore {
     }
 }
 
+impl FsStore {
+    /// Writes `bytes` to a temporary file next to `full`; returns its path.
+    fn write_tmp(&self, full: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        let dir = full.parent().unwrap_or(&self.root);
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir)?;
+            self.note_dirs(dir);
+        }
+        // One writer per log (the sequencer), so the name need not be unique.
+        let tmp = dir.join(format!(
+            ".tmp-{}",
+            full.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        ));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        Ok(tmp)
+    }
+
+    /// Remembers a file and its directory for the fallback sync.
+    fn note(&self, file: &Path) {
+        if let Ok(mut u) = self.unsynced.lock() {
+            u.insert(file.to_path_buf());
+            if let Some(d) = file.parent() {
+                u.insert(d.to_path_buf());
+            }
+        }
+    }
+
+    /// Remembers a new directory and its parents up to the root.
+    fn note_dirs(&self, dir: &Path) {
+        if let Ok(mut u) = self.unsynced.lock() {
+            let mut d = dir.to_path_buf();
+            while d.starts_with(&self.root) {
+                u.insert(d.clone());
+                if d == self.root || !d.pop() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// Fsyncs a directory so that renames in it are durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -170,45 +224,35 @@ impl TileStore for FsStore {
 
     fn write(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
         let full = self.resolve(path)?;
-        let dir = full
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone());
-        std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            full.file_name().and_then(|n| n.to_str()).unwrap_or("x")
-        ));
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
+        let tmp = self.write_tmp(&full, bytes)?;
         std::fs::rename(&tmp, &full)?;
-        if let Ok(mut dirty) = self.dirty_dirs.lock() {
-            // New directories must be durable in their parents too.
-            let mut d = dir.clone();
-            while d.starts_with(&self.root) {
-                dirty.insert(d.clone());
-                if d == self.root || !d.pop() {
-                    break;
-                }
-            }
-        }
+        self.note(&full);
         Ok(())
     }
 
     fn sync(&self) -> std::io::Result<()> {
-        let dirs = match self.dirty_dirs.lock() {
+        let pending = match self.unsynced.lock() {
             Ok(mut d) => std::mem::take(&mut *d),
             Err(_) => return Err(std::io::Error::other("poisoned")),
         };
-        // Deepest first, so a new directory is durable before its parent entry is.
-        for dir in dirs.iter().rev() {
-            sync_dir(dir)?;
+        let root = std::fs::File::open(&self.root)?;
+        if rustix::fs::syncfs(&root).is_ok() {
+            return Ok(());
+        }
+        // Deepest first, so a file is durable before the directory entry naming it.
+        for p in pending.iter().rev() {
+            std::fs::File::open(p)?.sync_all()?;
         }
         Ok(())
+    }
+
+    fn publish(&self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let full = self.resolve(path)?;
+        let tmp = self.write_tmp(&full, bytes)?;
+        self.note(&tmp);
+        self.sync()?;
+        std::fs::rename(&tmp, &full)?;
+        sync_dir(full.parent().unwrap_or(&self.root))
     }
 
     fn remove(&self, path: &str) -> std::io::Result<()> {

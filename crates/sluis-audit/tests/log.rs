@@ -180,7 +180,8 @@ fn leftovers_of_an_interrupted_batch_are_removed_on_open() {
         "tile/0/001.p/50",
         "tile/entries/002",
         "tile/1/000.p/3",
-        "tile/0/.tmp-77-001",
+        "tile/0/.tmp-001",
+        ".tmp-checkpoint",
     ];
     for j in junk {
         let p = t.path(j);

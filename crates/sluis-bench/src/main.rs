@@ -8,6 +8,9 @@
 //! child's peak resident memory. It then times the library alone (sanitise and encode in memory)
 //! per pixel, to show how cost grows with size.
 
+mod audit;
+mod vault;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -37,6 +40,29 @@ enum Cmd {
         /// The sluis binary to time (default: next to this one).
         #[arg(long)]
         sluis: Option<PathBuf>,
+    },
+    /// Durable appends per second and time to durable, against one fdatasync per record;
+    /// full log verification speed at 10^4, 10^5 and 10^6 entries.
+    Audit {
+        /// Shorter runs, small sizes only (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// Where to put the logs (default: a new directory under the current one; use a real
+        /// disk, not tmpfs, or fsync costs nothing).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Vault store throughput against cp + sha256sum + sync of the same files.
+    Vault {
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// One small scale only (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Internal: run a command and print its wall time and peak RSS.
     #[command(hide = true)]
@@ -307,6 +333,44 @@ fn sanitize_bench(reps: usize, quick: bool, sluis: Option<PathBuf>) -> Result<()
     Ok(())
 }
 
+/// Runs `f` in `dir`, or in a new directory under the current one that is removed afterwards.
+fn with_dir(dir: Option<PathBuf>, f: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    println!(
+        "{}; {}",
+        cpu_model(),
+        filesystem_of(dir.as_deref().unwrap_or(Path::new(".")))
+    );
+    match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            f(&d)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix(".sluis-bench-")
+                .tempdir_in(".")?;
+            f(t.path())
+        }
+    }
+}
+
+/// The filesystem type and device a path is on, from /proc/self/mounts.
+fn filesystem_of(path: &Path) -> String {
+    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let best = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split(' ');
+            let (dev, at, fs) = (p.next()?, p.next()?, p.next()?);
+            full.starts_with(at)
+                .then(|| (at.len(), format!("{fs} on {dev} at {at}")))
+        })
+        .max_by_key(|(n, _)| *n);
+    best.map(|(_, s)| s)
+        .unwrap_or_else(|| "unknown filesystem".into())
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -322,5 +386,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Sanitize { reps, quick, sluis } => sanitize_bench(reps, quick, sluis),
         Cmd::Measure { argv } => measure_child(&argv),
+        Cmd::Audit { quick, dir } => with_dir(dir, |d| audit::run(d, quick)),
+        Cmd::Vault { reps, quick, dir } => with_dir(dir, |d| vault::run(d, reps, quick)),
     }
 }
