@@ -12,7 +12,7 @@ use std::time::Instant;
 use clap::Args as ClapArgs;
 use sluis_audit::{Policy, verify_log, verify_receipt};
 use sluis_scan::render::{self, RenderOptions};
-use sluis_scan::{DicosObject, Limits, sanitise, to_dicos_vec};
+use sluis_scan::{DicosObject, Limits, sanitise};
 use sluis_vault::{Decision, Vault};
 
 use crate::Failure;
@@ -119,12 +119,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
                 accepted += 1;
                 dropped_total += s.report.dropped.len();
                 let stem = name.trim_end_matches(".dcs");
-                let canonical =
-                    to_dicos_vec(s.scan.object()).map_err(|e| Failure::Internal(e.into()))?;
-                let id = vault
-                    .store(&s.scan, &canonical, &core)
-                    .map_err(vault_failure)?
-                    .id;
+                let id = vault.store(&s.scan, &core).map_err(vault_failure)?.id;
                 if matches!(s.scan.object(), DicosObject::Image(_)) {
                     stored.push((id.clone(), name.clone()));
                 }

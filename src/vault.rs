@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use sluis_scan::{Fault, Limits, sanitise, to_dicos_vec};
+use sluis_scan::{Fault, Limits, sanitise};
 use sluis_vault::{Decision, Filter, Kind, ObjectRow, State, Vault, VaultError};
 
 use crate::Failure;
@@ -256,10 +256,7 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
                 let bytes = read_bounded(file, limits)?;
                 match sanitise(&bytes, limits) {
                     Ok(s) => {
-                        let canonical = to_dicos_vec(s.scan.object()).map_err(|e| {
-                            Failure::Internal(anyhow::anyhow!("{}: {e}", file.display()))
-                        })?;
-                        let stored = v.store(&s.scan, &canonical, &who).map_err(vault_failure)?;
+                        let stored = v.store(&s.scan, &who).map_err(vault_failure)?;
                         let word = if stored.duplicate {
                             "duplicate"
                         } else {

@@ -230,7 +230,7 @@ impl<'a, S: TileHashes + ?Sized> Prover<'a, S> {
         })
     }
 
-    /// MTH(D[lo:hi]) for `lo < hi <= size`.
+    /// `MTH(D[lo:hi])` for `lo < hi <= size`.
     pub fn subtree(&self, lo: u64, hi: u64) -> Result<Hash, MerkleError> {
         if lo >= hi || hi > self.size {
             return Err(MerkleError::Malformed(format!(

@@ -652,14 +652,13 @@ impl Vault {
         })
     }
 
-    /// Stores a sanitised scan: `canonical` is its canonical DICOS encoding.
-    pub fn store(
-        &self,
-        scan: &SanitisedScan,
-        canonical: &[u8],
-        actor: &ActorId,
-    ) -> Result<Stored, VaultError> {
-        self.put(Kind::Scan, canonical, Some(scan_meta(scan)), None, actor)
+    /// Stores a sanitised scan as canonical DICOS.
+    pub fn store(&self, scan: &SanitisedScan, actor: &ActorId) -> Result<Stored, VaultError> {
+        // Encoded here, from the sanitised model, so that nothing but canonical DICOS can be
+        // stored as a scan.
+        let canonical = sluis_scan::to_dicos_vec(scan.object())
+            .map_err(|e| VaultError::State(format!("encoding the sanitised scan: {e}")))?;
+        self.put(Kind::Scan, &canonical, Some(scan_meta(scan)), None, actor)
     }
 
     /// Keeps a refused input, encrypted, with its refusal. `source` (a file name, a peer) is

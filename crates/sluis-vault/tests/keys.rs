@@ -20,7 +20,7 @@ fn refused(t: &TestVault, want: &str) {
 fn wrong_missing_or_exposed_keys_are_refused_before_anything_is_written() {
     let mut t = TestVault::new();
     let (s, b) = scan(61);
-    t.v().store(&s, &b, &t.v().actor("a")).unwrap();
+    t.v().store(&s, &t.v().actor("a")).unwrap();
     t.close();
     let other = TestVault::new();
     let keys = t.root().join("keys");

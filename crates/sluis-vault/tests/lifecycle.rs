@@ -14,12 +14,12 @@ fn store_search_read_and_export_are_logged_before_release() {
     let analyst = v.actor("analyst.one@customs.example");
     let (s1, b1) = scan(1);
     let (s2, b2) = scan(2);
-    let a = v.store(&s1, &b1, &analyst).unwrap();
-    let b = v.store(&s2, &b2, &analyst).unwrap();
+    let a = v.store(&s1, &analyst).unwrap();
+    let b = v.store(&s2, &analyst).unwrap();
     assert!(a.id.starts_with("s-") && a.id.len() == 34 && !a.duplicate);
     // The same content again: the existing object, nothing new stored or logged.
     let size = v.log().size();
-    let again = v.store(&s1, &b1, &analyst).unwrap();
+    let again = v.store(&s1, &analyst).unwrap();
     assert_eq!(
         (again.id.as_str(), again.duplicate, v.log().size()),
         (a.id.as_str(), true, size)
@@ -198,9 +198,9 @@ fn decisions_set_retention_and_expiry_crypto_shreds() {
     t.set_retention("cleared", "0s");
     let actor = t.v().actor("analyst");
     let (s1, b1) = scan(11);
-    let (s2, b2) = scan(12);
-    let keep = t.v().store(&s1, &b1, &actor).unwrap();
-    let gone = t.v().store(&s2, &b2, &actor).unwrap();
+    let (s2, _) = scan(12);
+    let keep = t.v().store(&s1, &actor).unwrap();
+    let gone = t.v().store(&s2, &actor).unwrap();
     let row = t.v().decide(&gone.id, Decision::Clear, &actor).unwrap();
     assert_eq!(
         (row.class.as_str(), row.decision),
@@ -273,7 +273,7 @@ fn key_rotation_rewraps_without_touching_blobs() {
     let mut ids = Vec::new();
     for seed in 20..23 {
         let (s, b) = scan(seed);
-        ids.push((t.v().store(&s, &b, &actor).unwrap().id, b));
+        ids.push((t.v().store(&s, &actor).unwrap().id, b));
     }
     let blobs_before = crate::common::snapshot(&t.root().join("blobs"));
     let old: Vec<String> = std::fs::read_dir(t.root().join("keys"))
