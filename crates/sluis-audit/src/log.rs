@@ -16,6 +16,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::keys::{LogSigner, NoteVerifier};
 use crate::merkle::{
     Edge, Hash, MerkleError, Prover, TILE_HEIGHT, TILE_WIDTH, TileHashes, leaf_hash, partial_width,
+    tile_width,
 };
 use crate::tiles::{self, MAX_ENTRY_BYTES, TileStore};
 
@@ -524,10 +525,7 @@ struct StoredTiles<'a> {
 impl TileHashes for StoredTiles<'_> {
     fn tile(&self, level: u8, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
         let shift = u32::from(level) * TILE_HEIGHT;
-        let at_level = size >> shift;
-        let first = index * TILE_WIDTH as u64;
-        let width =
-            usize::try_from(at_level.saturating_sub(first).min(TILE_WIDTH as u64)).unwrap_or(0);
+        let width = tile_width(level, index, size);
         let err = |reason: String| MerkleError::Tile {
             level,
             index,

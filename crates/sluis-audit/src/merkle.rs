@@ -165,6 +165,16 @@ impl Edge {
     }
 }
 
+/// How many hashes tile `index` at `level` holds in a tree of `size` entries: 256 for a full
+/// tile, fewer for the rightmost, 0 for a tile beyond the tree.
+pub fn tile_width(level: u8, index: u64, size: u64) -> usize {
+    let at_level = size
+        .checked_shr(u32::from(level) * TILE_HEIGHT)
+        .unwrap_or(0);
+    let first = index.saturating_mul(TILE_WIDTH as u64);
+    usize::try_from(at_level.saturating_sub(first).min(TILE_WIDTH as u64)).unwrap_or(0)
+}
+
 /// Width of the partial tile at `level` for a tree of `size` entries.
 pub fn partial_width(size: u64, level: usize) -> usize {
     let shift = u32::try_from(level)
@@ -389,11 +399,9 @@ impl MemoryTree {
 
 impl TileHashes for MemoryTree {
     fn tile(&self, level: u8, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
-        let shift = u32::from(level) * TILE_HEIGHT;
-        let span = 1u64 << shift;
+        let span = 1u64 << (u32::from(level) * TILE_HEIGHT);
         let first = index * TILE_WIDTH as u64;
-        let available = size >> shift;
-        let width = available.saturating_sub(first).min(TILE_WIDTH as u64);
+        let width = tile_width(level, index, size) as u64;
         if width == 0 || size > self.leaves.len() as u64 {
             return Err(MerkleError::Tile {
                 level,

@@ -18,6 +18,7 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::keys::NoteVerifier;
 use crate::merkle::{
     self, Edge, Hash, MerkleError, Prover, TILE_HEIGHT, TILE_WIDTH, TileHashes, leaf_hash,
+    tile_width,
 };
 
 use crate::record::AuditRecord;
@@ -376,10 +377,7 @@ struct PublishedTiles<'a> {
 
 impl TileHashes for PublishedTiles<'_> {
     fn tile(&self, level: u8, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
-        let at_level = size >> (u32::from(level) * TILE_HEIGHT);
-        let first = index * TILE_WIDTH as u64;
-        let width =
-            usize::try_from(at_level.saturating_sub(first).min(TILE_WIDTH as u64)).unwrap_or(0);
+        let width = tile_width(level, index, size);
         let err = |reason: String| MerkleError::Tile {
             level,
             index,
