@@ -64,7 +64,7 @@ pub(crate) enum Command {
 }
 
 /// A key given inline or as a file.
-fn key_arg(arg: &str) -> Result<NoteVerifier, Failure> {
+pub(crate) fn key_arg(arg: &str) -> Result<NoteVerifier, Failure> {
     let text = if Path::new(arg).is_file() {
         std::fs::read_to_string(arg)
             .map_err(|e| Failure::env(anyhow::anyhow!("{arg}: {e}")))?

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use clap::Subcommand;
 use sluis_audit::keys::{read_secret, write_secret};
 use sluis_audit::witness::MAX_BODY_BYTES;
-use sluis_audit::{Cosigner, NoteVerifier, Witness};
+use sluis_audit::{Cosigner, Witness};
 
 use crate::Failure;
 
@@ -44,15 +44,6 @@ pub(crate) enum Command {
         #[arg(long, default_value = "127.0.0.1:7380")]
         listen: SocketAddr,
     },
-}
-
-fn key_arg(arg: &str) -> Result<NoteVerifier, Failure> {
-    let text = if std::path::Path::new(arg).is_file() {
-        std::fs::read_to_string(arg).map_err(|e| Failure::env(anyhow::anyhow!("{arg}: {e}")))?
-    } else {
-        arg.to_string()
-    };
-    NoteVerifier::new(text.trim()).map_err(|e| Failure::Usage(format!("log key {arg:?}: {e}")))
 }
 
 async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response {
@@ -108,7 +99,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                 .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", key_file.display())))?;
             let keys = logs
                 .iter()
-                .map(|l| key_arg(l))
+                .map(|l| crate::audit::key_arg(l))
                 .collect::<Result<Vec<_>, _>>()?;
             let vkey = cosigner.vkey();
             let witness = Arc::new(
