@@ -436,50 +436,46 @@ impl Log {
         }
     }
 
+    /// Runs `f` over the stored tiles for a tree of `size` entries, refusing a size beyond the
+    /// latest checkpoint. Only the right edge is copied out of the published state.
     fn with_source<T>(
         &self,
-        f: impl FnOnce(&dyn TileHashes, u64) -> Result<T, LogError>,
+        size: u64,
+        f: impl FnOnce(&dyn TileHashes) -> Result<T, LogError>,
     ) -> Result<T, LogError> {
-        let p = self
+        let edge = self
             .inner
             .published
             .read()
             .map_err(|_| LogError::Closed)?
+            .edge
             .clone();
+        if size > edge.size() {
+            return Err(LogError::State(format!(
+                "size {size} is beyond the log's {}",
+                edge.size()
+            )));
+        }
         let source = StoredTiles {
             store: self.inner.store.as_ref(),
-            edge: &p.edge,
+            edge: &edge,
         };
-        f(&source, p.edge.size())
+        f(&source)
     }
 
     /// The inclusion proof of entry `index` in the tree of `size` entries.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
-        self.with_source(|s, current| {
-            if size > current {
-                return Err(LogError::State(format!(
-                    "size {size} is beyond the log's {current}"
-                )));
-            }
-            Ok(Prover::new(s, size).inclusion(index)?)
-        })
+        self.with_source(size, |s| Ok(Prover::new(s, size).inclusion(index)?))
     }
 
     /// The consistency proof from the tree of `old` entries to the tree of `size` entries.
     pub fn consistency_proof(&self, old: u64, size: u64) -> Result<Vec<Hash>, LogError> {
-        self.with_source(|s, current| {
-            if size > current {
-                return Err(LogError::State(format!(
-                    "size {size} is beyond the log's {current}"
-                )));
-            }
-            Ok(Prover::new(s, size).consistency(old)?)
-        })
+        self.with_source(size, |s| Ok(Prover::new(s, size).consistency(old)?))
     }
 
     /// The root of the tree of `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash, LogError> {
-        self.with_source(|s, _| Ok(Prover::new(s, size).root()?))
+        self.with_source(size, |s| Ok(Prover::new(s, size).root()?))
     }
 
     /// An offline receipt (C2SP tlog-proof) for entry `index` against the latest checkpoint,
