@@ -1,0 +1,333 @@
+//! The I/O around the sans-I/O halves: UDP sockets with sized buffers, the edge's paced sender,
+//! the core's receive loop, and the core's reassembly directory.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::metrics::SenderMetrics;
+use crate::receiver::{Event, Receiver, Workspace};
+use crate::sender::Sender;
+use crate::spool::Entry;
+use crate::wire::{self, AbortReason};
+
+/// A UDP socket bound to `bind` with the given buffer sizes (the kernel may clamp them to
+/// `net.core.rmem_max` / `wmem_max`; [`buffer_sizes`] tells what was granted).
+pub fn udp_socket(bind: SocketAddr, rcvbuf: usize, sndbuf: usize) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(bind);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if rcvbuf > 0 {
+        s.set_recv_buffer_size(rcvbuf)?;
+    }
+    if sndbuf > 0 {
+        s.set_send_buffer_size(sndbuf)?;
+    }
+    s.bind(&bind.into())?;
+    Ok(s.into())
+}
+
+/// `(receive, send)` buffer sizes the kernel granted.
+pub fn buffer_sizes(sock: &UdpSocket) -> std::io::Result<(usize, usize)> {
+    let s = socket2::SockRef::from(sock);
+    Ok((s.recv_buffer_size()?, s.send_buffer_size()?))
+}
+
+/// A token bucket in bytes per second (0: unlimited).
+#[derive(Debug)]
+pub struct Pacer {
+    rate: u64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    /// A pacer for `rate` bytes per second, with a burst of 64 datagrams of 64 KiB at most.
+    pub fn new(rate: u64) -> Pacer {
+        Pacer {
+            rate,
+            tokens: 0.0,
+            last: Instant::now(),
+        }
+    }
+
+    /// Waits until `bytes` may be sent.
+    pub fn wait(&mut self, bytes: usize) {
+        if self.rate == 0 {
+            return;
+        }
+        let burst = (self.rate as f64 / 100.0).max(65536.0);
+        loop {
+            let now = Instant::now();
+            self.tokens = (self.tokens
+                + now.duration_since(self.last).as_secs_f64() * self.rate as f64)
+                .min(burst);
+            self.last = now;
+            if self.tokens >= bytes as f64 {
+                self.tokens -= bytes as f64;
+                return;
+            }
+            let need = (bytes as f64 - self.tokens) / self.rate as f64;
+            if need > 0.0005 {
+                std::thread::sleep(Duration::from_secs_f64(need));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The edge's side of the link: a sender, a socket, a pacer.
+#[derive(Debug)]
+pub struct LinkOut {
+    sock: UdpSocket,
+    sender: Sender,
+    pacer: Pacer,
+    metrics: SenderMetrics,
+    deferred: Vec<Vec<u8>>,
+    recent: Vec<(u64, u64)>,
+}
+
+impl LinkOut {
+    /// Sends from `sock` (connected to the core's address) at most `rate` bytes/s.
+    pub fn new(sock: UdpSocket, sender: Sender, rate: u64, metrics: SenderMetrics) -> LinkOut {
+        LinkOut {
+            sock,
+            sender,
+            pacer: Pacer::new(rate),
+            metrics,
+            deferred: Vec::new(),
+            recent: Vec::new(),
+        }
+    }
+
+    /// The epoch of this run.
+    pub fn epoch(&self) -> u32 {
+        self.sender.epoch()
+    }
+
+    fn send(&mut self, datagram: &[u8]) {
+        send_one(&self.sock, &mut self.pacer, &self.metrics, datagram);
+    }
+
+    fn flush_deferred(&mut self) {
+        for d in std::mem::take(&mut self.deferred) {
+            self.send(&d);
+        }
+    }
+
+    /// Sends one spooled object: Start, every block with its repair symbols, End (one copy
+    /// now, the others after the next object's start or heartbeat, so a burst cannot take all).
+    /// `tick` is called between blocks so the caller can keep heartbeats on time.
+    pub fn send_object(
+        &mut self,
+        entry: &Entry,
+        tick: &mut dyn FnMut(&mut LinkOut),
+    ) -> std::io::Result<()> {
+        let mut file = match File::open(&entry.path) {
+            Ok(f) => f,
+            Err(e) => {
+                let a = self.sender.abort(entry.id, AbortReason::Unreadable);
+                self.send(&a);
+                self.metrics.objects_aborted.inc();
+                return Err(e);
+            }
+        };
+        let length = file.metadata()?.len();
+        let meta = entry.meta.as_bytes();
+        let start = self.sender.start(entry.id, length, meta);
+        self.send(&start);
+        self.flush_deferred();
+        let shape = self.sender.coding().shape(length);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; usize::try_from(shape.block_bytes()).unwrap_or(0)];
+        for block in 0..shape.blocks() {
+            let Some((a, b)) = shape.block_range(block) else {
+                break;
+            };
+            let n = usize::try_from(b - a).unwrap_or(0);
+            let data = &mut buf[..n];
+            if let Err(e) = file.read_exact(data) {
+                let a = self.sender.abort(entry.id, AbortReason::Unreadable);
+                self.send(&a);
+                self.metrics.objects_aborted.inc();
+                return Err(e);
+            }
+            hasher.update(&*data);
+            let (sock, pacer, metrics) = (&self.sock, &mut self.pacer, &self.metrics);
+            self.sender
+                .block(entry.id, length, block as u32, data, &mut |d| {
+                    send_one(sock, pacer, metrics, d)
+                });
+            tick(self);
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        let copies = self.sender.coding().end_copies;
+        let end = self.sender.end(entry.id, length, &digest, meta);
+        self.send(&end);
+        for _ in 1..copies {
+            let e = self.sender.end(entry.id, length, &digest, meta);
+            self.deferred.push(e);
+        }
+        self.recent.push((entry.id, length));
+        Ok(())
+    }
+
+    /// Sends a heartbeat, the deferred End copies, and a manifest of what was sent since the
+    /// last one.
+    pub fn heartbeat(&mut self, next_object: u64, spool_depth: u64, interval: Duration) {
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let hb = self.sender.heartbeat(
+            unix_ms,
+            next_object,
+            spool_depth,
+            u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+        );
+        self.send(&hb);
+        self.flush_deferred();
+        let recent = std::mem::take(&mut self.recent);
+        for chunk in recent.chunks(wire::MAX_MANIFEST) {
+            let m = self.sender.manifest(chunk);
+            self.send(&m);
+        }
+    }
+
+    /// Sends everything deferred now (before exiting).
+    pub fn flush(&mut self) {
+        self.flush_deferred();
+    }
+}
+
+fn send_one(sock: &UdpSocket, pacer: &mut Pacer, metrics: &SenderMetrics, datagram: &[u8]) {
+    pacer.wait(datagram.len());
+    loop {
+        match sock.send(datagram) {
+            Ok(n) => {
+                metrics.datagrams.inc();
+                metrics.bytes.inc_by(n as u64);
+                return;
+            }
+            // The socket buffer is full: wait for it rather than drop.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(105) =>
+            {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            // Nobody listening (ICMP port unreachable on loopback) or the link is down: the
+            // datagram is gone; the core will report the object lost by id.
+            Err(e) => {
+                metrics.send_errors.inc();
+                tracing::debug!(error = %e, "send failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Receives datagrams until `stop`, feeding the receiver and ticking it every 100 ms; every
+/// event goes to `on_event` (which persists the ledger and hands objects on).
+pub fn run_receiver<W: Workspace>(
+    sock: &UdpSocket,
+    receiver: &mut Receiver<W>,
+    stop: &AtomicBool,
+    on_event: &mut dyn FnMut(Event<W::Committed>, &crate::receiver::Ledger),
+) -> std::io::Result<()> {
+    sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut buf = vec![0u8; 65536];
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match sock.recv(&mut buf) {
+            Ok(n) => receiver.handle(buf.get(..n).unwrap_or_default(), Instant::now()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // ICMP errors from a previous send and the like: not fatal for a receiver.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        if now.duration_since(last_tick) >= Duration::from_millis(100) {
+            receiver.tick(now);
+            last_tick = now;
+        }
+        while let Some(ev) = receiver.poll_event() {
+            let ledger = receiver.ledger().clone();
+            on_event(ev, &ledger);
+        }
+    }
+    Ok(())
+}
+
+/// The core's reassembly directory: parts in `tmp/`, verified objects renamed into `ready/`.
+#[derive(Debug)]
+pub struct DirWorkspace {
+    dir: PathBuf,
+}
+
+impl DirWorkspace {
+    /// Opens `dir`, removing parts a previous run left (they were never verified).
+    pub fn open(dir: &Path) -> std::io::Result<DirWorkspace> {
+        let tmp = dir.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        std::fs::create_dir_all(dir.join("ready"))?;
+        Ok(DirWorkspace {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Where verified objects are.
+    pub fn ready(&self) -> PathBuf {
+        self.dir.join("ready")
+    }
+}
+
+/// A part being reassembled on disk.
+#[derive(Debug)]
+pub struct DirPart {
+    file: File,
+    path: PathBuf,
+}
+
+impl Workspace for DirWorkspace {
+    type Part = DirPart;
+    type Committed = PathBuf;
+    fn create(&mut self, object: u64, _length: u64) -> std::io::Result<DirPart> {
+        let path = self.dir.join("tmp").join(format!("{object:020}.part"));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        Ok(DirPart { file, path })
+    }
+    fn write_at(&mut self, part: &mut DirPart, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        part.file.write_all_at(bytes, offset)
+    }
+    fn read_at(&mut self, part: &mut DirPart, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        part.file.read_exact_at(buf, offset)
+    }
+    fn commit(&mut self, part: DirPart, object: u64) -> std::io::Result<PathBuf> {
+        part.file.sync_data()?;
+        let to = self.ready().join(format!("{object:020}.obj"));
+        std::fs::rename(&part.path, &to)?;
+        File::open(self.ready())?.sync_all()?;
+        Ok(to)
+    }
+    fn discard(&mut self, part: DirPart) {
+        let _ = std::fs::remove_file(&part.path);
+    }
+}

@@ -1,0 +1,228 @@
+//! The edge's spool: every object the edge accepts is written here (fsynced) before it is sent,
+//! under an id that increases by one per object, so that the core can name any gap and an
+//! operator can replay it. Sent objects are kept within a byte budget, oldest dropped first;
+//! unsent objects are never dropped (the edge refuses new input instead).
+//!
+//! Layout: `objects/<id, 20 digits>.obj` and `.meta` (the object's meta, UTF-8 JSON),
+//! `next-id` and `sent-below` (decimal, replaced atomically).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A spooled object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its id.
+    pub id: u64,
+    /// Its file.
+    pub path: PathBuf,
+    /// Its length.
+    pub length: u64,
+    /// Its meta.
+    pub meta: String,
+}
+
+/// Why the spool refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// Unsent objects fill the budget: the link is slower than the scanners.
+    #[error("spool full: {unsent} unsent bytes; budget {budget}")]
+    Full {
+        /// Bytes waiting.
+        unsent: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// The filesystem failed.
+    #[error("spool: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    sent_below: u64,
+    objects: BTreeMap<u64, u64>,
+    bytes: u64,
+}
+
+/// The spool.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    budget: u64,
+    state: Mutex<State>,
+}
+
+fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn read_number(path: &Path) -> std::io::Result<Option<u64>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Spool {
+    /// Opens (or creates) a spool keeping at most `budget` bytes of sent objects.
+    pub fn open(dir: &Path, budget: u64) -> Result<Spool, SpoolError> {
+        std::fs::create_dir_all(dir.join("objects"))?;
+        let mut state = State {
+            next_id: read_number(&dir.join("next-id"))?.unwrap_or(1).max(1),
+            sent_below: read_number(&dir.join("sent-below"))?.unwrap_or(1).max(1),
+            ..State::default()
+        };
+        for e in std::fs::read_dir(dir.join("objects"))? {
+            let e = e?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name
+                .strip_suffix(".obj")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                let len = e.metadata()?.len();
+                state.objects.insert(id, len);
+                state.bytes += len;
+                state.next_id = state.next_id.max(id + 1);
+            } else if name.ends_with(".tmp") {
+                // A put that did not finish: it never got an id that anyone saw.
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            budget,
+            state: Mutex::new(state),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn obj(&self, id: u64) -> PathBuf {
+        self.dir.join("objects").join(format!("{id:020}.obj"))
+    }
+
+    fn meta_path(&self, id: u64) -> PathBuf {
+        self.dir.join("objects").join(format!("{id:020}.meta"))
+    }
+
+    /// Writes an object durably and returns its id.
+    pub fn put(&self, bytes: &[u8], meta: &str) -> Result<u64, SpoolError> {
+        {
+            let st = self.lock();
+            let unsent: u64 = st.objects.range(st.sent_below..).map(|(_, l)| *l).sum();
+            if unsent + bytes.len() as u64 > self.budget {
+                return Err(SpoolError::Full {
+                    unsent,
+                    budget: self.budget,
+                });
+            }
+        }
+        let tmp = self.dir.join("objects").join(format!(
+            "put-{}-{:?}.tmp",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        let mut st = self.lock();
+        let id = st.next_id;
+        write_small(&self.meta_path(id), meta)?;
+        std::fs::rename(&tmp, self.obj(id))?;
+        st.next_id = id + 1;
+        write_small(&self.dir.join("next-id"), &st.next_id.to_string())?;
+        sync_dir(&self.dir.join("objects"))?;
+        st.objects.insert(id, bytes.len() as u64);
+        st.bytes += bytes.len() as u64;
+        Ok(id)
+    }
+
+    fn entry(&self, id: u64, length: u64) -> Entry {
+        Entry {
+            id,
+            path: self.obj(id),
+            length,
+            meta: std::fs::read_to_string(self.meta_path(id)).unwrap_or_default(),
+        }
+    }
+
+    /// The oldest object not yet sent.
+    pub fn next_unsent(&self) -> Option<Entry> {
+        let st = self.lock();
+        let (id, len) = st.objects.range(st.sent_below..).next()?;
+        Some(self.entry(*id, *len))
+    }
+
+    /// Every id below this has been sent.
+    pub fn sent_below(&self) -> u64 {
+        self.lock().sent_below
+    }
+
+    /// Records that `id` was sent, then drops the oldest sent objects beyond the budget.
+    pub fn mark_sent(&self, id: u64) -> Result<(), SpoolError> {
+        let mut st = self.lock();
+        if id + 1 > st.sent_below {
+            st.sent_below = id + 1;
+            write_small(&self.dir.join("sent-below"), &st.sent_below.to_string())?;
+        }
+        while st.bytes > self.budget {
+            let Some((&old, &len)) = st.objects.iter().next() else {
+                break;
+            };
+            if old >= st.sent_below {
+                break;
+            }
+            let _ = std::fs::remove_file(self.obj(old));
+            let _ = std::fs::remove_file(self.meta_path(old));
+            st.objects.remove(&old);
+            st.bytes = st.bytes.saturating_sub(len);
+        }
+        Ok(())
+    }
+
+    /// The spooled objects with ids in `from..=to` (those still kept).
+    pub fn range(&self, from: u64, to: u64) -> Vec<Entry> {
+        let st = self.lock();
+        st.objects
+            .range(from..=to.max(from))
+            .map(|(id, len)| self.entry(*id, *len))
+            .collect()
+    }
+
+    /// `(objects, bytes, unsent objects)`.
+    pub fn depth(&self) -> (u64, u64, u64) {
+        let st = self.lock();
+        (
+            st.objects.len() as u64,
+            st.bytes,
+            st.objects.range(st.sent_below..).count() as u64,
+        )
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
