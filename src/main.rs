@@ -1,13 +1,18 @@
 //! The `sluis` command line: argument parsing and wiring over the library crates.
 //!
-//! Logic lives in the crates (`sluis-scan`, `sluis-synth`, `sluis-vault`, `sluis-audit`); this
-//! binary reads files within limits, calls them, writes results atomically, serves the witness
-//! over HTTP, and maps outcomes to exit codes.
+//! Logic lives in the crates (`sluis-scan`, `sluis-synth`, `sluis-vault`, `sluis-audit`,
+//! `sluis-link`); this binary reads files within limits, calls them, writes results atomically,
+//! serves the witness over HTTP, runs the edge and the core of the one-way link, and maps
+//! outcomes to exit codes.
 
 mod audit;
+mod core;
 mod demo;
+mod dimse;
+mod edge;
 mod files;
 mod scan;
+mod service;
 mod synth;
 mod vault;
 mod witness;
@@ -55,6 +60,15 @@ enum Command {
     /// Verify a transparency log or a receipt with public keys alone.
     #[command(subcommand, after_help = EXIT_CODES)]
     Audit(audit::Command),
+    /// The enclave side of the one-way link: DICOM C-STORE and drop-folder intake, spool, send.
+    #[command(after_help = EXIT_CODES)]
+    Edge(edge::Args),
+    /// The customs side of the one-way link: receive, sanitise in a capped worker, store, log.
+    #[command(after_help = EXIT_CODES)]
+    Core(core::Args),
+    /// Internal: the sanitiser worker process `sluis core` runs for each object.
+    #[command(hide = true)]
+    CoreWorker(core::WorkerArgs),
     /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
     #[command(subcommand, after_help = EXIT_CODES)]
     Witness(witness::Command),
@@ -131,6 +145,9 @@ fn main() -> ExitCode {
         Command::Vault(cmd) => vault::run(cmd, &limits),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Witness(cmd) => witness::run(cmd),
+        Command::Edge(args) => edge::run(args),
+        Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
+        Command::CoreWorker(args) => core::worker(&args, &limits),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

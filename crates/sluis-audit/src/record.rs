@@ -43,6 +43,9 @@ pub enum Action {
     Configure,
     /// Records found in the index without their audit record after a crash, logged late.
     Recover,
+    /// An event of the one-way link: an object reported lost or rejected by the core, the edge's
+    /// heartbeat missed or back. The object id is the edge's spool id (`edge-<id>`).
+    Link,
 }
 
 /// How it ended.

@@ -7,11 +7,11 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The rule an input broke. The kebab-case name (see [`Rule::name`]) is part of the interface:
 /// quarantine listings, audit records and tests match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Rule {
@@ -86,6 +86,10 @@ pub enum Rule {
     InvalidLimits,
     /// Writing the canonical output failed.
     Output,
+    /// The sanitiser's worker process died (a resource limit, or a bug): the input is kept.
+    WorkerCrashed,
+    /// The sanitiser's worker process ran past its time limit and was killed.
+    WorkerTimeout,
 }
 
 impl Rule {
@@ -128,6 +132,8 @@ impl Rule {
             Rule::MemoryLimit => "memory-limit",
             Rule::InvalidLimits => "invalid-limits",
             Rule::Output => "output",
+            Rule::WorkerCrashed => "worker-crashed",
+            Rule::WorkerTimeout => "worker-timeout",
         }
     }
 }
@@ -139,7 +145,7 @@ impl fmt::Display for Rule {
 }
 
 /// Whose fault a refusal is, so an operator knows where to act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Fault {
@@ -166,13 +172,13 @@ impl fmt::Display for Fault {
 }
 
 /// Where in the input a rule failed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     /// Byte offset of the failing element header or structure. For deflated data sets this is an
     /// offset into the inflated stream, and `inflated` is set.
     pub offset: Option<u64>,
     /// True when `offset` counts bytes of the inflated data set rather than of the file.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inflated: bool,
     /// The element path, outermost first, e.g. `(4010,1011)[0]/(4010,1037)[0]/(0008,114A)`.
     pub element: Option<String>,
@@ -228,7 +234,7 @@ impl fmt::Display for Location {
 }
 
 /// Why an input was refused: the rule, where, a sentence, and whose fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("refused by rule {rule} at {location}: {detail} (fault: {fault})")]
 pub struct Refusal {
     /// The rule that failed.

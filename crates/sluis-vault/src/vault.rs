@@ -652,6 +652,29 @@ impl Vault {
         })
     }
 
+    /// Records an event of the one-way link (an object lost or rejected, the heartbeat missed or
+    /// back) in the transparency log, so that a gap in intake is on the record, not only in a
+    /// log file. `edge_object` is the edge's spool id, when the event concerns one object.
+    pub fn log_link(
+        &self,
+        edge_object: Option<u64>,
+        outcome: Outcome,
+        detail: &str,
+        actor: &ActorId,
+    ) -> Result<u64, VaultError> {
+        let object = edge_object.map(|id| format!("edge-{id}"));
+        let detail: String = detail.chars().take(512).collect();
+        let appended = self.log_event(
+            Action::Link,
+            actor,
+            object.as_deref(),
+            outcome,
+            None,
+            Some(detail),
+        )?;
+        Ok(appended.index)
+    }
+
     /// Stores a sanitised scan as canonical DICOS.
     pub fn store(&self, scan: &SanitisedScan, actor: &ActorId) -> Result<Stored, VaultError> {
         // Encoded here, from the sanitised model, so that nothing but canonical DICOS can be

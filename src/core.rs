@@ -1,0 +1,715 @@
+//! `sluis core`: the customs side of the lock. It receives the one-way link (every datagram
+//! hostile), hands each verified object to a sanitiser worker process under resource limits,
+//! stores what the worker rebuilt in the vault and quarantines what it refused, records every
+//! gap of the link in the transparency log, and writes an event stream (`events.jsonl`).
+//!
+//! Threads: the receiver (socket -> sans-I/O receiver -> reassembly directory, ledger) and the
+//! pipeline (worker -> vault -> audit -> events). They meet at a channel of events; verified
+//! objects wait in `work/link/ready/` until the vault has them, so a crash loses nothing.
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use clap::Args as ClapArgs;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use sluis_audit::Outcome;
+use sluis_link::net::{DirWorkspace, buffer_sizes, run_receiver, udp_socket};
+use sluis_link::{EdgeVerifier, Event, Ledger, Receiver, ReceiverLimits, ReceiverMetrics};
+use sluis_scan::{Limits, Location, Refusal, Rule, sanitise};
+use sluis_vault::Vault;
+
+use crate::Failure;
+use crate::service::{self, Check, load_toml, resolve};
+
+/// `sluis core`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct Args {
+    /// The core's configuration (TOML).
+    #[arg(long, value_name = "FILE", default_value = "core.toml")]
+    config: PathBuf,
+    /// Where to receive the link, overriding `[link] listen`.
+    #[arg(long, value_name = "HOST:PORT")]
+    link_listen: Option<SocketAddr>,
+    /// Validate the configuration and the host, say what to change, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+/// The core's configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CoreConfig {
+    pub link: LinkSection,
+    #[serde(default)]
+    pub receiver: ReceiverLimits,
+    pub core: CoreSection,
+    #[serde(default)]
+    pub worker: WorkerLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkSection {
+    pub listen: SocketAddr,
+    /// The edge's public key.
+    pub edge_key: PathBuf,
+    #[serde(default = "default_rcvbuf")]
+    pub receive_buffer: usize,
+}
+
+fn default_rcvbuf() -> usize {
+    64 << 20
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CoreSection {
+    /// The vault (made with `sluis vault init`).
+    pub vault: PathBuf,
+    /// Working directory: reassembly, ledger, worker output, events.
+    pub work: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Limits of the sanitiser's worker process.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WorkerLimits {
+    /// Address space, MiB.
+    pub address_space_mb: u64,
+    /// CPU time, seconds.
+    pub cpu_seconds: u64,
+    /// Open files.
+    pub open_files: u64,
+    /// Wall-clock time before the worker is killed, seconds.
+    pub timeout_s: u64,
+    /// Run the worker in an empty network namespace (needs CAP_SYS_ADMIN; without it the
+    /// worker says so and runs with the host's network).
+    pub isolate_network: bool,
+}
+
+impl Default for WorkerLimits {
+    fn default() -> Self {
+        WorkerLimits {
+            address_space_mb: 4096,
+            cpu_seconds: 120,
+            open_files: 16,
+            timeout_s: 300,
+            isolate_network: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct PipelineMetrics {
+    stored: Counter,
+    duplicates: Counter,
+    quarantined: Counter,
+    worker_failures: Counter,
+    vault_errors: Counter,
+}
+
+impl PipelineMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("sluis_core");
+        r.register(
+            "scans_stored",
+            "Scans sanitised and stored",
+            self.stored.clone(),
+        );
+        r.register(
+            "scans_duplicate",
+            "Scans already in the vault",
+            self.duplicates.clone(),
+        );
+        r.register(
+            "inputs_quarantined",
+            "Inputs refused and quarantined",
+            self.quarantined.clone(),
+        );
+        r.register(
+            "worker_failures",
+            "Worker crashes and timeouts",
+            self.worker_failures.clone(),
+        );
+        r.register(
+            "vault_errors",
+            "Objects the vault could not take (kept for retry)",
+            self.vault_errors.clone(),
+        );
+    }
+}
+
+fn load(args: &Args) -> Result<CoreConfig, Failure> {
+    let mut cfg: CoreConfig = load_toml(&args.config)?;
+    let base = args.config.parent().unwrap_or(Path::new("."));
+    cfg.link.edge_key = resolve(base, &cfg.link.edge_key);
+    cfg.core.vault = resolve(base, &cfg.core.vault);
+    cfg.core.work = resolve(base, &cfg.core.work);
+    if let Some(l) = args.link_listen {
+        cfg.link.listen = l;
+    }
+    Ok(cfg)
+}
+
+pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> Result<(), Failure> {
+    if args.check {
+        return check(args);
+    }
+    let cfg = load(args)?;
+    let verifier = EdgeVerifier::read(&cfg.link.edge_key).map_err(Failure::env)?;
+    let vault = Vault::open(&cfg.core.vault).map_err(crate::vault::vault_failure)?;
+    std::fs::create_dir_all(&cfg.core.work)?;
+    std::fs::create_dir_all(cfg.core.work.join("out"))?;
+    let ledger_path = cfg.core.work.join("ledger.json");
+    let ledger = match std::fs::read(&ledger_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", ledger_path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let workspace = DirWorkspace::open(&cfg.core.work.join("link"))?;
+    let ready = workspace.ready();
+    let sock = udp_socket(cfg.link.listen, cfg.link.receive_buffer, 0)
+        .map_err(|e| Failure::env(anyhow::anyhow!("link listen {}: {e}", cfg.link.listen)))?;
+    let stop = service::stop_on_signal();
+    let rx_metrics = ReceiverMetrics::default();
+    let metrics = PipelineMetrics::default();
+    let mut threads = Vec::new();
+    if let Some(addr) = cfg.core.metrics_listen {
+        let mut registry = Registry::default();
+        rx_metrics.register(&mut registry);
+        metrics.register(&mut registry);
+        threads.push(service::serve_metrics(addr, registry, stop.clone())?);
+    }
+    let (tx, rxc) = mpsc::channel::<Event<PathBuf>>();
+    // Objects verified by an earlier run but not yet in the vault.
+    let mut leftover: Vec<PathBuf> = std::fs::read_dir(&ready)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "obj"))
+        .collect();
+    leftover.sort();
+    let receiver_stop = stop.clone();
+    let limits_cfg = cfg.receiver;
+    let rx_m = rx_metrics.clone();
+    let receiver = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut receiver = Receiver::new(
+            limits_cfg,
+            verifier,
+            workspace,
+            ledger,
+            rx_m,
+            Instant::now(),
+        );
+        run_receiver(&sock, &mut receiver, &receiver_stop, &mut |ev, ledger| {
+            if let Err(e) = write_json_atomic(&ledger_path, ledger) {
+                tracing::error!(error = %e, "ledger not saved");
+            }
+            let _ = tx.send(ev);
+        })
+    });
+    eprintln!(
+        "sluis core: receiving on {}, vault {}, events {}",
+        cfg.link.listen,
+        cfg.core.vault.display(),
+        cfg.core.work.join("events.jsonl").display()
+    );
+    let mut pipeline = Pipeline {
+        vault,
+        limits: limits.clone(),
+        limits_file: limits_file.map(Path::to_path_buf),
+        worker: cfg.worker,
+        work: cfg.core.work.clone(),
+        events: std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.core.work.join("events.jsonl"))?,
+        metrics,
+    };
+    for p in leftover {
+        let id = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        pipeline.object(id, &p, "{\"source\":\"left by an earlier run\"}");
+    }
+    loop {
+        match rxc.recv_timeout(Duration::from_millis(200)) {
+            Ok(ev) => pipeline.event(ev),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Drain what the receiver handed over before it stopped.
+    while let Ok(ev) = rxc.try_recv() {
+        pipeline.event(ev);
+    }
+    match receiver.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Failure::env(anyhow::anyhow!("link receiver: {e}"))),
+        Err(_) => return Err(Failure::Internal(anyhow::anyhow!("link receiver panicked"))),
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    serde_json::to_writer(&mut f, value)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
+
+struct Pipeline {
+    vault: Vault,
+    limits: Limits,
+    limits_file: Option<PathBuf>,
+    worker: WorkerLimits,
+    work: PathBuf,
+    events: std::fs::File,
+    metrics: PipelineMetrics,
+}
+
+/// What the worker says on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub(crate) enum WorkerResult {
+    /// Canonical DICOS written to the output path.
+    Sanitised {
+        /// Elements dropped.
+        dropped: usize,
+        /// Whether the network was isolated.
+        network_isolated: bool,
+    },
+    /// Refused.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+    },
+}
+
+impl Pipeline {
+    fn emit(&mut self, value: serde_json::Value) {
+        let mut line = value.to_string();
+        line.push('\n');
+        if let Err(e) = self
+            .events
+            .write_all(line.as_bytes())
+            .and_then(|()| self.events.flush())
+        {
+            tracing::error!(error = %e, "event stream");
+        }
+    }
+
+    fn audit_link(&mut self, id: Option<u64>, outcome: Outcome, detail: &str) {
+        let actor = self.vault.system_actor();
+        if let Err(e) = self.vault.log_link(id, outcome, detail, &actor) {
+            tracing::error!(error = %e, "audit record of a link event");
+        }
+    }
+
+    fn event(&mut self, ev: Event<PathBuf>) {
+        let t = sluis_vault::vault::now();
+        match ev {
+            Event::Delivered(o) => {
+                let meta = o.meta().to_string();
+                self.object(o.id(), o.location(), &meta);
+            }
+            Event::Lost(l) => {
+                let detail = format!("object {} lost: {}", l.id, l.reason);
+                self.audit_link(Some(l.id), Outcome::Failure, &detail);
+                self.emit(serde_json::json!({"time": t, "event": "lost", "edge_id": l.id, "length": l.length, "reason": l.reason}));
+                eprintln!(
+                    "sluis core: LOST object {} ({}); replay it with `sluis edge replay --from {} --to {}`",
+                    l.id, l.reason, l.id, l.id
+                );
+            }
+            Event::Rejected { id, reason } => {
+                self.audit_link(
+                    Some(id),
+                    Outcome::Denied,
+                    &format!("object {id} rejected: {reason}"),
+                );
+                self.emit(serde_json::json!({"time": t, "event": "rejected", "edge_id": id, "reason": reason}));
+                eprintln!("sluis core: REJECTED object {id}: {reason}");
+            }
+            Event::Aborted { id, reason } => {
+                self.emit(serde_json::json!({"time": t, "event": "aborted", "edge_id": id, "reason": reason}));
+            }
+            Event::HeartbeatMissed { silent_for } => {
+                let detail = format!(
+                    "no heartbeat from the edge for {} ms: link cut or edge down",
+                    silent_for.as_millis()
+                );
+                self.audit_link(None, Outcome::Failure, &detail);
+                self.emit(serde_json::json!({"time": t, "event": "heartbeat-missed", "silent_ms": silent_for.as_millis() as u64}));
+                eprintln!("sluis core: ALERT {detail}");
+            }
+            Event::HeartbeatResumed => {
+                self.audit_link(None, Outcome::Success, "heartbeats from the edge resumed");
+                self.emit(serde_json::json!({"time": t, "event": "heartbeat-resumed"}));
+            }
+            Event::EdgeRestarted { epoch } => {
+                self.emit(
+                    serde_json::json!({"time": t, "event": "edge-restarted", "epoch": epoch}),
+                );
+            }
+            Event::StorageFailed { id, error } => {
+                self.audit_link(
+                    Some(id),
+                    Outcome::Failure,
+                    &format!("object {id} could not be kept: {error}"),
+                );
+                self.emit(serde_json::json!({"time": t, "event": "storage-failed", "edge_id": id, "error": error}));
+            }
+        }
+    }
+
+    /// One verified object: worker, vault, event. The file is removed only once the vault has it.
+    fn object(&mut self, id: u64, path: &Path, meta: &str) {
+        let started = Instant::now();
+        let source = source_of(id, meta);
+        let out = self.work.join("out").join(format!("{id:020}.dcm"));
+        let result = self.run_worker(path, &out);
+        let actor = self.vault.system_actor();
+        let t = sluis_vault::vault::now();
+        let outcome = match result {
+            Ok(WorkerResult::Sanitised {
+                dropped,
+                network_isolated,
+            }) => {
+                // The worker's output is parsed again here, as hostile as anything from the
+                // enclave: a compromised worker cannot hand the vault anything but a scan that
+                // passes the sanitiser.
+                let canonical = std::fs::read(&out);
+                let _ = std::fs::remove_file(&out);
+                match canonical
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| sanitise(&b, &self.limits).map_err(|r| r.to_string()))
+                {
+                    Ok(s) => match self.vault.store(&s.scan, &actor) {
+                        Ok(stored) => {
+                            if stored.duplicate {
+                                self.metrics.duplicates.inc();
+                            } else {
+                                self.metrics.stored.inc();
+                            }
+                            Some(
+                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64}),
+                            )
+                        }
+                        Err(e) => {
+                            self.metrics.vault_errors.inc();
+                            tracing::error!(id, error = %e, "vault store failed; object kept for the next run");
+                            return;
+                        }
+                    },
+                    Err(e) => self.quarantine(
+                        id,
+                        path,
+                        &source,
+                        &Refusal {
+                            rule: Rule::WorkerCrashed,
+                            location: Location::default(),
+                            detail: format!("the worker's output did not pass the sanitiser: {e}"),
+                            fault: sluis_scan::Fault::Internal,
+                        },
+                    ),
+                }
+            }
+            Ok(WorkerResult::Refused { refusal }) => self.quarantine(id, path, &source, &refusal),
+            Err(refusal) => {
+                self.metrics.worker_failures.inc();
+                self.quarantine(id, path, &source, &refusal)
+            }
+        };
+        let Some(event) = outcome else {
+            return;
+        };
+        self.emit(event);
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(error = %e, "removing a stored object from ready/");
+        }
+    }
+
+    fn quarantine(
+        &mut self,
+        id: u64,
+        path: &Path,
+        source: &str,
+        refusal: &Refusal,
+    ) -> Option<serde_json::Value> {
+        let input = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a refused object");
+                return None;
+            }
+        };
+        let actor = self.vault.system_actor();
+        match self.vault.quarantine(&input, source, refusal, &actor) {
+            Ok(stored) => {
+                self.metrics.quarantined.inc();
+                Some(
+                    serde_json::json!({"time": sluis_vault::vault::now(), "event": "quarantined", "edge_id": id, "quarantine": stored.id, "log_index": stored.log_index, "rule": refusal.rule.name(), "reason": refusal.to_string(), "source": source}),
+                )
+            }
+            Err(e) => {
+                self.metrics.vault_errors.inc();
+                tracing::error!(id, error = %e, "quarantine failed; object kept for the next run");
+                None
+            }
+        }
+    }
+
+    /// Runs `sluis core-worker` on one object, within the limits; a crash or timeout becomes a
+    /// refusal so that the input goes to quarantine with the reason.
+    fn run_worker(&self, input: &Path, output: &Path) -> Result<WorkerResult, Refusal> {
+        let failed = |rule: Rule, detail: String| Refusal {
+            rule,
+            location: Location::default(),
+            detail,
+            fault: sluis_scan::Fault::Internal,
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| failed(Rule::WorkerCrashed, format!("no executable: {e}")))?;
+        let mut cmd = std::process::Command::new(exe);
+        if let Some(l) = &self.limits_file {
+            cmd.arg("--limits").arg(l);
+        }
+        cmd.arg("core-worker")
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(output)
+            .arg("--address-space-mb")
+            .arg(self.worker.address_space_mb.to_string())
+            .arg("--cpu-seconds")
+            .arg(self.worker.cpu_seconds.to_string())
+            .arg("--open-files")
+            .arg(self.worker.open_files.to_string());
+        if self.worker.isolate_network {
+            cmd.arg("--isolate-network");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .env_clear()
+            .spawn()
+            .map_err(|e| {
+                failed(
+                    Rule::WorkerCrashed,
+                    format!("the worker did not start: {e}"),
+                )
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(self.worker.timeout_s);
+        let mut stdout = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(out) = stdout.as_mut() {
+                let _ = out.take(1 << 20).read_to_end(&mut s);
+            }
+            s
+        });
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = reader.join();
+                    return Err(failed(
+                        Rule::WorkerTimeout,
+                        format!(
+                            "the sanitiser ran past {} s and was killed",
+                            self.worker.timeout_s
+                        ),
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => {
+                    return Err(failed(
+                        Rule::WorkerCrashed,
+                        format!("waiting for the worker: {e}"),
+                    ));
+                }
+            }
+        };
+        let stdout = reader.join().unwrap_or_default();
+        match serde_json::from_slice::<WorkerResult>(&stdout) {
+            Ok(r) if status.code().is_some_and(|c| c <= 1) => Ok(r),
+            _ => {
+                use std::os::unix::process::ExitStatusExt as _;
+                let how = match (status.code(), status.signal()) {
+                    (_, Some(sig)) => format!("killed by signal {sig}"),
+                    (Some(c), None) => format!("exit status {c}"),
+                    (None, None) => "ended".to_string(),
+                };
+                Err(failed(
+                    Rule::WorkerCrashed,
+                    format!(
+                        "the sanitiser worker {how} (limits: {} MiB address space, {} s CPU)",
+                        self.worker.address_space_mb, self.worker.cpu_seconds
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// The edge's meta as a short source string for the quarantine index (untrusted text: only
+/// known keys, bounded).
+fn source_of(id: u64, meta: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(meta).unwrap_or_default();
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .chars()
+            .take(80)
+            .collect::<String>()
+    };
+    match field("source").as_str() {
+        "dicom" => format!(
+            "edge {id}: C-STORE from {} ({})",
+            field("calling_ae"),
+            field("peer")
+        ),
+        "drop" => format!("edge {id}: drop folder file {}", field("name")),
+        other => format!("edge {id}: {other}"),
+    }
+}
+
+fn check(args: &Args) -> Result<(), Failure> {
+    let cfg = load(args)?;
+    let mut c = Check::default();
+    c.ok(format!("configuration {} parses", args.config.display()));
+    match EdgeVerifier::read(&cfg.link.edge_key) {
+        Ok(_) => c.ok(format!("edge public key {}", cfg.link.edge_key.display())),
+        Err(e) => c.fail(format!("edge public key: {e}")),
+    }
+    match Vault::open(&cfg.core.vault) {
+        Ok(_) => c.ok(format!("vault {}", cfg.core.vault.display())),
+        Err(e) => c.fail(format!(
+            "vault {}: {e} (create it with `sluis vault init`)",
+            cfg.core.vault.display()
+        )),
+    }
+    match udp_socket(cfg.link.listen, cfg.link.receive_buffer, 0).and_then(|s| buffer_sizes(&s)) {
+        Ok((rcv, _)) => service::check_buffer(
+            &mut c,
+            "receive",
+            rcv,
+            cfg.link.receive_buffer,
+            "net.core.rmem_max",
+        ),
+        Err(e) => c.fail(format!("UDP socket on {}: {e}", cfg.link.listen)),
+    }
+    if let Some(backlog) = service::sysctl("net.core.netdev_max_backlog") {
+        if backlog < 5000 {
+            c.warn(format!(
+                "net.core.netdev_max_backlog = {backlog}; for a link above 1 Gbit/s set it to 5000 or more"
+            ));
+        } else {
+            c.ok(format!("net.core.netdev_max_backlog = {backlog}"));
+        }
+    }
+    let w = cfg.worker;
+    c.ok(format!(
+        "sanitiser worker: {} MiB address space, {} s CPU, {} open files, killed after {} s",
+        w.address_space_mb, w.cpu_seconds, w.open_files, w.timeout_s
+    ));
+    if w.isolate_network {
+        if rustix::process::geteuid().is_root() {
+            c.ok("sanitiser worker runs in an empty network namespace");
+        } else {
+            c.warn("isolate_network is on but sluis core is not root: the worker cannot leave the host's network namespace");
+        }
+    }
+    c.finish()
+}
+
+/// `sluis core-worker` (internal): sanitise one object under resource limits.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct WorkerArgs {
+    #[arg(long)]
+    input: PathBuf,
+    #[arg(long)]
+    output: PathBuf,
+    #[arg(long)]
+    address_space_mb: u64,
+    #[arg(long)]
+    cpu_seconds: u64,
+    #[arg(long)]
+    open_files: u64,
+    #[arg(long)]
+    isolate_network: bool,
+}
+
+pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    let set = |r: Resource, v: u64| {
+        setrlimit(
+            r,
+            Rlimit {
+                current: Some(v),
+                maximum: Some(v),
+            },
+        )
+        .map_err(|e| Failure::env(anyhow::anyhow!("setrlimit {r:?}: {e}")))
+    };
+    set(Resource::As, args.address_space_mb << 20)?;
+    set(Resource::Cpu, args.cpu_seconds)?;
+    set(Resource::Nofile, args.open_files)?;
+    let network_isolated = args.isolate_network && isolate_network();
+    let input = crate::files::read_bounded(&args.input, limits)?;
+    let result = match sanitise(&input, limits) {
+        Ok(s) => {
+            let dropped = s.report.dropped.len();
+            let file = std::fs::File::create(&args.output)?;
+            let mut w = std::io::BufWriter::new(file);
+            s.scan
+                .write_dicos(&mut w)
+                .map_err(|e| Failure::Internal(anyhow::anyhow!("writing canonical DICOS: {e}")))?;
+            w.flush()?;
+            WorkerResult::Sanitised {
+                dropped,
+                network_isolated,
+            }
+        }
+        Err(refusal) => WorkerResult::Refused { refusal },
+    };
+    let refused = matches!(result, WorkerResult::Refused { .. });
+    println!(
+        "{}",
+        serde_json::to_string(&result).map_err(|e| Failure::Internal(e.into()))?
+    );
+    if refused {
+        // Exit 1, as every refusing command does; the refusal is on stdout.
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Moves this (single-threaded) process into a new, empty network namespace.
+#[allow(deprecated)] // `unshare` is deprecated for multi-threaded callers; the worker has one thread.
+fn isolate_network() -> bool {
+    rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNET).is_ok()
+}
