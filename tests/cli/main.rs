@@ -15,6 +15,7 @@ use sluis_synth::hostile::corpus;
 
 mod audit;
 mod crash;
+mod link;
 mod scan;
 mod vault;
 

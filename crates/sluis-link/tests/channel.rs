@@ -349,3 +349,25 @@ fn a_silent_edge_raises_heartbeat_missed_and_then_resumed() {
     );
     assert!(matches!(rx.poll_event(), Some(Event::EdgeRestarted { .. })));
 }
+
+#[test]
+fn small_objects_survive_five_percent_loss() {
+    let objects: Vec<Vec<u8>> = (0..200)
+        .map(|i| object(i, 500 + (i as usize * 97) % 6000))
+        .collect();
+    let coding = Coding {
+        repair_percent: 15.0,
+        repair_extra: 4,
+        ..Coding::default()
+    };
+    let faults = Faults {
+        loss: 0.05,
+        ..Faults::default()
+    };
+    let (outcomes, _) = run(coding, faults, 77, &objects);
+    let bad: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Delivered(..)))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+}

@@ -1,0 +1,691 @@
+//! The lock end to end: dcmtk's `storescu` as the scanner, `sluis edge`, the one-way link
+//! (through a lossy relay of ours: the kernel here has no netem), `sluis core`, the vault.
+//! Every object the edge spooled must end stored or quarantined, or be reported lost by id;
+//! nothing else, ever.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::{Rng as _, RngExt as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::{assert_exit, init_vault, s, sluis, stdout, synth_many};
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `sluis edge` or `sluis core`, stopped (SIGTERM, then SIGKILL) when dropped.
+pub(crate) struct Daemon(Child);
+
+impl Daemon {
+    pub(crate) fn start(args: &[&str]) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sluis");
+        Daemon(child)
+    }
+    pub(crate) fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+    pub(crate) fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A vault, an edge key, and configurations for both ends, in one directory.
+pub(crate) struct Lock {
+    pub dir: PathBuf,
+    pub vault: PathBuf,
+    pub edge: PathBuf,
+    pub core: PathBuf,
+    pub core_port: u16,
+    pub dicom_port: u16,
+    pub metrics_port: u16,
+}
+
+impl Lock {
+    pub(crate) fn new(dir: &Path, coding: &str) -> Lock {
+        let vault = init_vault(dir);
+        let out = sluis(&[
+            "edge",
+            "keygen",
+            "--key",
+            s(&dir.join("edge.key")),
+            "--public",
+            s(&dir.join("edge.pub")),
+        ]);
+        assert_exit(&out, 0);
+        let (core_port, dicom_port, metrics_port) = (free_port(), free_tcp_port(), free_tcp_port());
+        std::fs::create_dir_all(dir.join("drop")).unwrap();
+        let edge = dir.join("edge.toml");
+        std::fs::write(
+            &edge,
+            format!(
+                "[link]\nto = \"127.0.0.1:{core_port}\"\nheartbeat_ms = 100\n\
+                 [coding]\n{coding}\n\
+                 [edge]\nkey = \"edge.key\"\nspool = \"spool\"\n\
+                 [dicom]\nlisten = \"127.0.0.1:{dicom_port}\"\nallowed_calling = [\"SCANNER1\"]\n\
+                 [drop]\ndir = \"drop\"\nsettle_ms = 100\n"
+            ),
+        )
+        .unwrap();
+        let core = dir.join("core.toml");
+        std::fs::write(
+            &core,
+            format!(
+                "[link]\nlisten = \"127.0.0.1:{core_port}\"\nedge_key = \"edge.pub\"\n\
+                 [receiver]\nsession_timeout = 1500\nloss_grace = 2000\nheartbeat_tolerance = 1000\n\
+                 [core]\nvault = \"v\"\nwork = \"work\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"
+            ),
+        )
+        .unwrap();
+        Lock {
+            dir: dir.to_path_buf(),
+            vault,
+            edge,
+            core,
+            core_port,
+            dicom_port,
+            metrics_port,
+        }
+    }
+
+    pub(crate) fn core(&self) -> Daemon {
+        Daemon::start(&["core", "--config", s(&self.core)])
+    }
+
+    pub(crate) fn edge_to(&self, to: SocketAddr) -> Daemon {
+        Daemon::start(&[
+            "edge",
+            "--config",
+            s(&self.edge),
+            "--link-to",
+            &to.to_string(),
+        ])
+    }
+
+    pub(crate) fn edge(&self) -> Daemon {
+        Daemon::start(&["edge", "--config", s(&self.edge)])
+    }
+
+    pub(crate) fn core_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.core_port))
+    }
+
+    /// The core's event stream so far.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("work/events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits until `done(events)` or the timeout; returns the events.
+    pub(crate) fn wait(&self, timeout: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ev = self.events();
+            if done(&ev) || Instant::now() > deadline {
+                return ev;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Puts files into the drop folder the way a scanner's writer should: written under a
+    /// `.part` name, then renamed.
+    pub(crate) fn drop_files(&self, files: &[PathBuf]) {
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let part = self.dir.join("drop").join(format!("{name}.part"));
+            std::fs::copy(f, &part).unwrap();
+            std::fs::rename(&part, self.dir.join("drop").join(&name)).unwrap();
+        }
+    }
+
+    /// Runs `sluis edge replay`.
+    pub(crate) fn replay(&self, ids: &[u64], to: SocketAddr) {
+        for id in ids {
+            let out = sluis(&[
+                "edge",
+                "replay",
+                "--config",
+                s(&self.edge),
+                "--link-to",
+                &to.to_string(),
+                "--from",
+                &id.to_string(),
+                "--to",
+                &id.to_string(),
+            ]);
+            assert_exit(&out, 0);
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                &format!("http://127.0.0.1:{}/metrics", self.metrics_port),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+/// What happened to each edge id, from the event stream: "stored", "quarantined", "lost",
+/// "rejected" (the last event of each id wins).
+pub(crate) fn fates(events: &[Value]) -> std::collections::BTreeMap<u64, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in events {
+        if let Some(id) = e["edge_id"].as_u64() {
+            let kind = e["event"].as_str().unwrap().to_string();
+            if kind != "aborted" {
+                m.insert(id, kind);
+            }
+        }
+    }
+    m
+}
+
+/// A lossy UDP relay between the edge and the core: seeded random loss with optional bursts,
+/// reordering, duplication, single-bit corruption, and a switch that cuts the link.
+pub(crate) struct Relay {
+    pub addr: SocketAddr,
+    pub cut: Arc<AtomicBool>,
+    pub loss_ppm: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Faults {
+    pub loss: f64,
+    pub burst: usize,
+    pub reorder: f64,
+    pub duplicate: f64,
+    pub corrupt: f64,
+}
+
+impl Relay {
+    pub(crate) fn start(to: SocketAddr, faults: Faults, seed: u64) -> Relay {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let out = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (cut, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let loss_ppm = Arc::new(AtomicU64::new((faults.loss * 1e6) as u64));
+        let (c, st, lp) = (cut.clone(), stop.clone(), loss_ppm.clone());
+        let thread = std::thread::spawn(move || {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            let mut buf = vec![0u8; 65536];
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            let mut burst_left = 0usize;
+            while !st.load(Ordering::Relaxed) {
+                let Ok(n) = sock.recv(&mut buf) else {
+                    for d in held.drain(..) {
+                        let _ = out.send_to(&d, to);
+                    }
+                    continue;
+                };
+                let mut d = buf[..n].to_vec();
+                if c.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if burst_left > 0 {
+                    burst_left -= 1;
+                    continue;
+                }
+                let loss = lp.load(Ordering::Relaxed) as f64 / 1e6;
+                if r.random_bool(loss.min(1.0)) {
+                    burst_left = faults.burst.saturating_sub(1);
+                    continue;
+                }
+                if r.random_bool(faults.corrupt) {
+                    let i = r.random_range(0..d.len());
+                    d[i] ^= 1 << r.random_range(0..8);
+                }
+                if r.random_bool(faults.duplicate) {
+                    let _ = out.send_to(&d, to);
+                }
+                if r.random_bool(faults.reorder) {
+                    held.push(d);
+                    continue;
+                }
+                let _ = out.send_to(&d, to);
+                if held.len() > 8 || (!held.is_empty() && r.random_bool(0.2)) {
+                    let i = r.random_range(0..held.len());
+                    let late = held.swap_remove(i);
+                    let _ = out.send_to(&late, to);
+                }
+            }
+        });
+        Relay {
+            addr,
+            cut,
+            loss_ppm,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn storescu(lock: &Lock, aet: &str, files: &[PathBuf]) -> std::process::Output {
+    let mut args = vec![
+        "-R".to_string(),
+        "-aet".into(),
+        aet.into(),
+        "-aec".into(),
+        "SLUIS-EDGE".into(),
+        "127.0.0.1".into(),
+        lock.dicom_port.to_string(),
+    ];
+    args.extend(files.iter().map(|f| s(f).to_string()));
+    Command::new("storescu")
+        .args(&args)
+        .output()
+        .expect("storescu (dcmtk)")
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["event"] == kind).count()
+}
+
+#[test]
+fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let scans = synth_many(&dir.path().join("scans"), 3, 11);
+    let core = lock.core();
+    let _edge = lock.edge();
+    std::thread::sleep(Duration::from_millis(500));
+    // C-ECHO, and a scanner not on the allow-list is turned away.
+    let echo = Command::new("echoscu")
+        .args([
+            "-aet",
+            "SCANNER1",
+            "-aec",
+            "SLUIS-EDGE",
+            "127.0.0.1",
+            &lock.dicom_port.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        echo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    let evil = storescu(&lock, "INTRUDER", &scans[..1]);
+    assert!(!evil.status.success());
+    assert!(String::from_utf8_lossy(&evil.stderr).contains("Calling AE Title Not Recognized"));
+    let out = storescu(&lock, "SCANNER1", &scans);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = lock.wait(Duration::from_secs(60), |e| {
+        count(e, "stored") >= scans.len()
+    });
+    assert_eq!(count(&ev, "stored"), scans.len(), "{ev:#?}");
+    assert_eq!(
+        count(&ev, "lost") + count(&ev, "rejected") + count(&ev, "quarantined"),
+        0
+    );
+    for e in &ev {
+        assert!(
+            e["source"]
+                .as_str()
+                .unwrap()
+                .contains("C-STORE from SCANNER1")
+        );
+    }
+    let m = lock.metrics();
+    assert!(
+        m.contains(&format!(
+            "sluis_link_rx_objects_delivered_total {}",
+            scans.len()
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("sluis_core_scans_stored_total {}", scans.len())),
+        "{m}"
+    );
+    // The vault is held by the core while it runs; stop it to look inside.
+    drop(core);
+    // In the vault: every scan, each reading back as canonical DICOS that re-sanitises to itself.
+    let list = sluis(&["vault", "list", s(&lock.vault), "--json", "--limit", "100"]);
+    assert_exit(&list, 0);
+    assert_eq!(stdout(&list).lines().count(), scans.len());
+    let first = ev[0]["scan"].as_str().unwrap();
+    let out_file = dir.path().join("read.dcm");
+    let read = sluis(&[
+        "vault",
+        "get",
+        s(&lock.vault),
+        first,
+        "--actor",
+        "analyst-1",
+        "--purpose",
+        "test",
+        "--out",
+        s(&out_file),
+    ]);
+    assert_exit(&read, 0);
+    let again = dir.path().join("again.dcm");
+    assert_exit(&sluis(&["scan", "sanitize", s(&out_file), s(&again)]), 0);
+    assert_eq!(
+        std::fs::read(&out_file).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    // The log verifies with the public key alone.
+    let verify = sluis(&[
+        "audit",
+        "verify",
+        "--log",
+        s(&lock.vault.join("log")),
+        "--key",
+        s(&lock.vault.join("log.pub")),
+    ]);
+    assert_exit(&verify, 0);
+}
+
+/// Sends `n` scans through a relay with `faults`; returns the lock, the fates and the scans.
+fn through_relay(
+    dir: &Path,
+    coding: &str,
+    faults: Faults,
+    n: u32,
+    seed: u64,
+) -> (Lock, Vec<PathBuf>, Relay, Daemon, Daemon) {
+    let lock = Lock::new(dir, coding);
+    // The relay is a test program: pace the edge (as a diode's line rate would) so that the
+    // relay's socket does not overflow and add loss of its own.
+    let edge_cfg = std::fs::read_to_string(&lock.edge)
+        .unwrap()
+        .replace("heartbeat_ms = 100", "heartbeat_ms = 100\nrate_mbit = 100");
+    std::fs::write(&lock.edge, edge_cfg).unwrap();
+    let scans = synth_many(&dir.join("scans"), n, seed);
+    let core = lock.core();
+    let relay = Relay::start(lock.core_addr(), faults, seed);
+    let edge = lock.edge_to(relay.addr);
+    lock.drop_files(&scans);
+    (lock, scans, relay, core, edge)
+}
+
+fn settle(lock: &Lock, expected: usize) -> std::collections::BTreeMap<u64, String> {
+    let ev = lock.wait(Duration::from_secs(90), |e| fates(e).len() >= expected);
+    fates(&ev)
+}
+
+#[test]
+fn one_percent_random_loss_with_default_coding_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults {
+        loss: 0.01,
+        ..Faults::default()
+    };
+    let (lock, scans, _relay, _core, _edge) = through_relay(dir.path(), "", faults, 4, 21);
+    let f = settle(&lock, scans.len());
+    assert_eq!(f.len(), scans.len(), "{f:?}");
+    assert!(f.values().all(|v| v == "stored"), "{f:?}");
+    let m = lock.metrics();
+    assert!(
+        !m.contains("sluis_link_rx_repairs_used_total 0\n"),
+        "1 % loss must have needed repair symbols:\n{m}"
+    );
+}
+
+#[test]
+fn five_percent_loss_with_reordering_duplication_and_corruption_loses_nothing_with_more_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults {
+        loss: 0.05,
+        reorder: 0.02,
+        duplicate: 0.01,
+        corrupt: 0.002,
+        ..Faults::default()
+    };
+    let (lock, scans, _relay, _core, _edge) = through_relay(
+        dir.path(),
+        "repair_percent = 15.0\nrepair_extra = 4",
+        faults,
+        4,
+        22,
+    );
+    let f = settle(&lock, scans.len());
+    assert_eq!(f.len(), scans.len(), "{f:?}");
+    assert!(
+        f.values().all(|v| v == "stored"),
+        "{f:?} {:#?}\n{}",
+        lock.events(),
+        lock.metrics()
+    );
+}
+
+#[test]
+fn loss_beyond_the_fec_budget_is_reported_by_id_and_replay_fills_every_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults {
+        loss: 0.15,
+        burst: 4,
+        ..Faults::default()
+    };
+    let (lock, scans, relay, _core, _edge) = through_relay(dir.path(), "", faults, 4, 23);
+    let f = settle(&lock, scans.len());
+    // Every object the edge spooled has a fate; none is silently missing.
+    assert_eq!(
+        f.keys().copied().collect::<Vec<_>>(),
+        (1..=scans.len() as u64).collect::<Vec<_>>(),
+        "{f:?}"
+    );
+    let lost: Vec<u64> = f
+        .iter()
+        .filter(|(_, v)| *v != "stored")
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(
+        !lost.is_empty(),
+        "15 % bursty loss with 3 % repair must lose something: {f:?}"
+    );
+    assert!(lost.iter().all(|id| f[id] == "lost"), "{f:?}");
+    // Each loss is in the transparency log.
+    let log_lost = lock
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "lost")
+        .count();
+    assert!(log_lost >= lost.len());
+    // The operator replays the gaps over a clean link.
+    relay.loss_ppm.store(0, Ordering::Relaxed);
+    lock.replay(&lost, relay.addr);
+    let ev = lock.wait(Duration::from_secs(60), |e| {
+        fates(e).values().all(|v| v == "stored")
+    });
+    let f = fates(&ev);
+    assert!(f.values().all(|v| v == "stored"), "after replay: {f:?}");
+}
+
+#[test]
+fn hostile_datagrams_and_forged_objects_do_not_stop_the_core_or_reach_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let mut core = lock.core();
+    std::thread::sleep(Duration::from_millis(500));
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = lock.core_addr();
+    let mut r = ChaCha8Rng::seed_from_u64(66);
+    // lidi 2.1.1's receiver aborts on one 3-byte datagram.
+    for d in [&b""[..], b"S", b"SL", b"SL\x01"] {
+        attacker.send_to(d, to).unwrap();
+    }
+    for i in 0..5000 {
+        let mut d = vec![0u8; r.random_range(0..1500)];
+        r.fill_bytes(&mut d);
+        if i % 2 == 0 && d.len() > 4 {
+            d[..3].copy_from_slice(b"SL\x01");
+        }
+        attacker.send_to(&d, to).unwrap();
+    }
+    // A whole object signed by a key that is not the edge's.
+    let forger = sluis_link::EdgeKey::from_seed([3; 32]);
+    let mut sender = sluis_link::Sender::new(forger, sluis_link::Coding::default());
+    let payload = std::fs::read(&synth_many(&dir.path().join("forged"), 1, 1)[0]).unwrap();
+    let shape = sender.coding().shape(payload.len() as u64);
+    let mut grams = vec![sender.start(1, payload.len() as u64, b"{}")];
+    for b in 0..shape.blocks() {
+        let (a, e) = shape.block_range(b).unwrap();
+        sender.block(
+            1,
+            payload.len() as u64,
+            b as u32,
+            &payload[a as usize..e as usize],
+            &mut |d| grams.push(d.to_vec()),
+        );
+    }
+    use sha2::Digest as _;
+    let digest: [u8; 32] = sha2::Sha256::digest(&payload).into();
+    grams.push(sender.end(1, payload.len() as u64, &digest, b"{}"));
+    grams.push(sender.heartbeat(1, 1000, 0, 100));
+    for d in &grams {
+        attacker.send_to(d, to).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(core.alive(), "the core must survive hostile datagrams");
+    // The real edge's scans arrive afterwards, and the forged one is nowhere.
+    let scans = synth_many(&dir.path().join("scans"), 2, 31);
+    let _edge = lock.edge();
+    lock.drop_files(&scans);
+    let f = settle(&lock, scans.len());
+    assert!(f.values().all(|v| v == "stored"), "{f:?}");
+    let m = lock.metrics();
+    assert!(m.contains("sluis_link_rx_forged_total"), "{m}");
+    assert!(!m.contains("sluis_link_rx_forged_total 0\n"), "{m}");
+    assert!(!m.contains("sluis_link_rx_malformed_total 0\n"), "{m}");
+    drop(core);
+    let list = sluis(&["vault", "list", s(&lock.vault), "--json", "--limit", "100"]);
+    assert_eq!(stdout(&list).lines().count(), scans.len());
+}
+
+#[test]
+fn edge_and_core_restarts_mid_transfer_lose_nothing_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    // A slow link, so that the restarts land mid-transfer.
+    let lock = Lock::new(dir.path(), "");
+    let edge_cfg = std::fs::read_to_string(&lock.edge)
+        .unwrap()
+        .replace("heartbeat_ms = 100", "heartbeat_ms = 100\nrate_mbit = 8");
+    std::fs::write(&lock.edge, edge_cfg).unwrap();
+    let scans = synth_many(&dir.path().join("scans"), 5, 41);
+    let core = lock.core();
+    let edge = lock.edge();
+    lock.drop_files(&scans);
+    std::thread::sleep(Duration::from_millis(700));
+    core.kill();
+    std::thread::sleep(Duration::from_millis(700));
+    let _core = lock.core();
+    std::thread::sleep(Duration::from_millis(400));
+    edge.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let _edge = lock.edge();
+    let f = settle(&lock, scans.len());
+    assert_eq!(
+        f.keys().copied().collect::<Vec<_>>(),
+        (1..=scans.len() as u64).collect::<Vec<_>>(),
+        "{f:?}"
+    );
+    let lost: Vec<u64> = f
+        .iter()
+        .filter(|(_, v)| *v == "lost")
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(f.values().all(|v| v == "stored" || v == "lost"), "{f:?}");
+    assert!(
+        !lost.is_empty(),
+        "what was sent while the core was down must be reported lost: {f:?}"
+    );
+    lock.replay(&lost, lock.core_addr());
+    let ev = lock.wait(Duration::from_secs(60), |e| {
+        fates(e).values().all(|v| v == "stored")
+    });
+    assert!(
+        fates(&ev).values().all(|v| v == "stored"),
+        "{:?}",
+        fates(&ev)
+    );
+}
+
+#[test]
+fn a_cut_link_raises_an_alert_in_the_events_and_the_log_and_recovery_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lock, scans, relay, _core, _edge) =
+        through_relay(dir.path(), "", Faults::default(), 1, 51);
+    settle(&lock, scans.len());
+    relay.cut.store(true, Ordering::Relaxed);
+    let ev = lock.wait(Duration::from_secs(20), |e| {
+        count(e, "heartbeat-missed") > 0
+    });
+    assert_eq!(count(&ev, "heartbeat-missed"), 1, "{ev:#?}");
+    relay.cut.store(false, Ordering::Relaxed);
+    let ev = lock.wait(Duration::from_secs(20), |e| {
+        count(e, "heartbeat-resumed") > 0
+    });
+    assert_eq!(count(&ev, "heartbeat-resumed"), 1, "{ev:#?}");
+    let m = lock.metrics();
+    assert!(m.contains("sluis_link_rx_link_up 1"), "{m}");
+    assert!(m.contains("sluis_link_rx_heartbeats_missed_total 1"), "{m}");
+}
