@@ -9,6 +9,8 @@
 //! per pixel, to show how cost grows with size.
 
 mod audit;
+mod intake;
+mod link;
 mod vault;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +65,62 @@ enum Cmd {
         /// Where to work (default: a new directory under the current one, on disk).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Goodput of the one-way link over loopback (sender and receiver as separate processes),
+    /// at several object sizes, at 1 % loss and with jumbo frames; CPU seconds per GB each side.
+    Link {
+        /// 64 MiB per run, one object size (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// GiB sent per run.
+        #[arg(long, default_value_t = 2.0)]
+        gib: f64,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Scans per second end to end (storescu -> edge -> link -> core -> vault) against
+    /// Orthanc's C-STORE ingest of the same files, one association each.
+    Intake {
+        /// Number of scans.
+        #[arg(long, default_value_t = 200)]
+        count: u32,
+        /// 10 scans, no Orthanc if it is not installed (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The sluis binary (default: next to this one).
+        #[arg(long)]
+        sluis: Option<PathBuf>,
+    },
+    /// Internal: the receiving side of `link`.
+    #[command(hide = true)]
+    LinkRecv {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        objects: u64,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+    },
+    /// Internal: the sending side of `link`.
+    #[command(hide = true)]
+    LinkSend {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        #[arg(long)]
+        objects: u64,
+        #[arg(long, default_value_t = 1500)]
+        mtu: u16,
+        #[arg(long, default_value_t = 3.0)]
+        repair_percent: f32,
+        #[arg(long, default_value_t = 0)]
+        rate_mbit: u64,
+        files: Vec<PathBuf>,
     },
     /// Internal: run a command and print its wall time and peak RSS.
     #[command(hide = true)]
@@ -388,5 +446,50 @@ fn main() -> Result<()> {
         Cmd::Measure { argv } => measure_child(&argv),
         Cmd::Audit { quick, dir } => with_dir(dir, |d| audit::run(d, quick)),
         Cmd::Vault { reps, quick, dir } => with_dir(dir, |d| vault::run(d, reps, quick)),
+        Cmd::Link { quick, gib, dir } => {
+            with_dir(dir, |d| link::run(quick, gib, Some(d.to_path_buf())))
+        }
+        Cmd::Intake {
+            count,
+            quick,
+            dir,
+            sluis,
+        } => {
+            let sluis = match sluis {
+                Some(s) => s,
+                None => std::env::current_exe()?.with_file_name("sluis"),
+            };
+            with_dir(dir, |d| intake::run(d, count, quick, &sluis))
+        }
+        Cmd::LinkRecv {
+            port,
+            objects,
+            dir,
+            loss,
+        } => link::recv(
+            port,
+            objects,
+            &dir,
+            loss,
+            std::time::Duration::from_secs(600),
+        ),
+        Cmd::LinkSend {
+            to,
+            objects,
+            mtu,
+            repair_percent,
+            rate_mbit,
+            files,
+        } => link::send(
+            to,
+            &files,
+            objects,
+            sluis_link::Coding {
+                mtu,
+                repair_percent,
+                ..sluis_link::Coding::default()
+            },
+            rate_mbit * 1_000_000 / 8,
+        ),
     }
 }

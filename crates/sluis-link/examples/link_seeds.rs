@@ -18,7 +18,11 @@ fn framed(datagrams: &[Vec<u8>]) -> Vec<u8> {
 fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "seeds".into()));
     std::fs::create_dir_all(&dir)?;
-    let coding = Coding { mtu: 600, symbols_per_block: 4, ..Coding::default() };
+    let coding = Coding {
+        mtu: 600,
+        symbols_per_block: 4,
+        ..Coding::default()
+    };
     // Objects signed by another key than the fixture's: the fuzzer mutates real structure.
     let mut s = Sender::new(EdgeKey::from_seed([1; 32]), coding);
     for (i, len) in [0usize, 1, 700, 3000].into_iter().enumerate() {
@@ -28,7 +32,13 @@ fn main() -> std::io::Result<()> {
         let shape = coding.shape(len as u64);
         for b in 0..shape.blocks() {
             let (a, e) = shape.block_range(b).unwrap_or((0, 0));
-            s.block(id, len as u64, b as u32, &object[a as usize..e as usize], &mut |d| grams.push(d.to_vec()));
+            s.block(
+                id,
+                len as u64,
+                b as u32,
+                &object[a as usize..e as usize],
+                &mut |d| grams.push(d.to_vec()),
+            );
         }
         let digest: [u8; 32] = sha2::Sha256::digest(&object).into();
         grams.push(s.end(id, len as u64, &digest, b"{}"));

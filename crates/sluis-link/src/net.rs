@@ -82,28 +82,98 @@ impl Pacer {
     }
 }
 
+/// The socket side of the sender: pacing, and UDP generic segmentation offload (GSO) where
+/// the kernel has it, so that up to 64 KiB of equal-sized data datagrams leave in one syscall.
+#[derive(Debug)]
+struct Out {
+    sock: UdpSocket,
+    pacer: Pacer,
+    metrics: SenderMetrics,
+    /// The GSO segment size (the size of every data datagram), if GSO is on.
+    gso: Option<usize>,
+    batch: Vec<u8>,
+    batched: usize,
+}
+
+impl Out {
+    fn push(&mut self, datagram: &[u8]) {
+        match self.gso {
+            Some(seg) if datagram.len() == seg => {
+                self.batch.extend_from_slice(datagram);
+                self.batched += 1;
+                if self.batch.len() + seg > 65_000 || self.batched >= 64 {
+                    self.flush();
+                }
+            }
+            _ => {
+                self.flush();
+                send_one(&self.sock, &mut self.pacer, &self.metrics, datagram, 1);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batched > 0 {
+            let n = self.batched as u64;
+            send_one(&self.sock, &mut self.pacer, &self.metrics, &self.batch, n);
+            self.batch.clear();
+            self.batched = 0;
+        }
+    }
+}
+
+/// Turns UDP generic segmentation offload on for datagrams of `segment` bytes; false where the
+/// kernel does not have it (the sender then makes one syscall per datagram).
+pub fn enable_gso(sock: &UdpSocket, segment: usize) -> bool {
+    let Ok(seg) = i32::try_from(segment) else {
+        return false;
+    };
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::UdpGsoSegment, &seg).is_ok()
+}
+
+/// Turns UDP generic receive offload on: the kernel may hand over several datagrams of one
+/// sender in one buffer, with their size in a control message.
+pub fn enable_gro(sock: &UdpSocket) -> bool {
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::UdpGroSegment, &true).is_ok()
+}
+
 /// The edge's side of the link: a sender, a socket, a pacer.
 #[derive(Debug)]
 pub struct LinkOut {
-    sock: UdpSocket,
+    out: Out,
     sender: Sender,
-    pacer: Pacer,
-    metrics: SenderMetrics,
     deferred: Vec<Vec<u8>>,
     recent: Vec<(u64, u64)>,
 }
 
 impl LinkOut {
-    /// Sends from `sock` (connected to the core's address) at most `rate` bytes/s.
+    /// Sends from `sock` (connected to the core's address) at most `rate` bytes/s, with GSO
+    /// where the kernel offers it.
     pub fn new(sock: UdpSocket, sender: Sender, rate: u64, metrics: SenderMetrics) -> LinkOut {
+        let seg =
+            wire::DATA_HEADER_LEN + wire::TRAILER_LEN + usize::from(sender.coding().symbol_size());
+        let gso = enable_gso(&sock, seg).then_some(seg);
+        // GSO is per send call; the option is read by the kernel on every send, so turn it
+        // back off for single datagrams by sending them with their own size (below the segment
+        // size they go out unsplit).
         LinkOut {
-            sock,
+            out: Out {
+                sock,
+                pacer: Pacer::new(rate),
+                metrics,
+                gso,
+                batch: Vec::with_capacity(65_536),
+                batched: 0,
+            },
             sender,
-            pacer: Pacer::new(rate),
-            metrics,
             deferred: Vec::new(),
             recent: Vec::new(),
         }
+    }
+
+    /// Whether GSO is on.
+    pub fn gso(&self) -> bool {
+        self.out.gso.is_some()
     }
 
     /// The epoch of this run.
@@ -112,13 +182,14 @@ impl LinkOut {
     }
 
     fn send(&mut self, datagram: &[u8]) {
-        send_one(&self.sock, &mut self.pacer, &self.metrics, datagram);
+        self.out.push(datagram);
     }
 
     fn flush_deferred(&mut self) {
         for d in std::mem::take(&mut self.deferred) {
             self.send(&d);
         }
+        self.out.flush();
     }
 
     /// Sends one spooled object: Start, every block with its repair symbols, End (one copy
@@ -134,12 +205,14 @@ impl LinkOut {
             Err(e) => {
                 let a = self.sender.abort(entry.id, AbortReason::Unreadable);
                 self.send(&a);
-                self.metrics.objects_aborted.inc();
+                self.out.flush();
+                self.out.metrics.objects_aborted.inc();
                 return Err(e);
             }
         };
         let length = file.metadata()?.len();
         let meta = entry.meta.as_bytes();
+        // The Start fixes the object's cut; send it twice, apart.
         let start = self.sender.start(entry.id, length, meta);
         self.send(&start);
         self.flush_deferred();
@@ -155,21 +228,26 @@ impl LinkOut {
             if let Err(e) = file.read_exact(data) {
                 let a = self.sender.abort(entry.id, AbortReason::Unreadable);
                 self.send(&a);
-                self.metrics.objects_aborted.inc();
+                self.out.flush();
+                self.out.metrics.objects_aborted.inc();
                 return Err(e);
             }
             hasher.update(&*data);
-            let (sock, pacer, metrics) = (&self.sock, &mut self.pacer, &self.metrics);
+            let out = &mut self.out;
             self.sender
-                .block(entry.id, length, block as u32, data, &mut |d| {
-                    send_one(sock, pacer, metrics, d)
-                });
+                .block(entry.id, length, block as u32, data, &mut |d| out.push(d));
+            if block == 0 {
+                let again = self.sender.start(entry.id, length, meta);
+                self.send(&again);
+            }
+            self.out.flush();
             tick(self);
         }
         let digest: [u8; 32] = hasher.finalize().into();
         let copies = self.sender.coding().end_copies;
         let end = self.sender.end(entry.id, length, &digest, meta);
         self.send(&end);
+        self.out.flush();
         for _ in 1..copies {
             let e = self.sender.end(entry.id, length, &digest, meta);
             self.deferred.push(e);
@@ -198,6 +276,7 @@ impl LinkOut {
             let m = self.sender.manifest(chunk);
             self.send(&m);
         }
+        self.out.flush();
     }
 
     /// Sends everything deferred now (before exiting).
@@ -206,12 +285,18 @@ impl LinkOut {
     }
 }
 
-fn send_one(sock: &UdpSocket, pacer: &mut Pacer, metrics: &SenderMetrics, datagram: &[u8]) {
-    pacer.wait(datagram.len());
+fn send_one(
+    sock: &UdpSocket,
+    pacer: &mut Pacer,
+    metrics: &SenderMetrics,
+    bytes: &[u8],
+    datagrams: u64,
+) {
+    pacer.wait(bytes.len());
     loop {
-        match sock.send(datagram) {
+        match sock.send(bytes) {
             Ok(n) => {
-                metrics.datagrams.inc();
+                metrics.datagrams.inc_by(datagrams);
                 metrics.bytes.inc_by(n as u64);
                 return;
             }
@@ -241,11 +326,16 @@ pub fn run_receiver<W: Workspace>(
     on_event: &mut dyn FnMut(Event<W::Committed>, &crate::receiver::Ledger),
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut buf = vec![0u8; 65536];
+    let mut rx = Gro::new(sock);
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        match sock.recv(&mut buf) {
-            Ok(n) => receiver.handle(buf.get(..n).unwrap_or_default(), Instant::now()),
+        match rx.recv() {
+            Ok(batch) => {
+                let now = Instant::now();
+                for d in batch {
+                    receiver.handle(d, now);
+                }
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -266,6 +356,58 @@ pub fn run_receiver<W: Workspace>(
         }
     }
     Ok(())
+}
+
+/// Receives with UDP generic receive offload where the kernel has it: one syscall may bring
+/// several datagrams of one sender, cut apart here by the segment size the kernel reports.
+#[derive(Debug)]
+pub struct Gro<'a> {
+    sock: &'a UdpSocket,
+    gro: bool,
+    buf: Vec<u8>,
+    cmsg: Vec<u8>,
+}
+
+impl<'a> Gro<'a> {
+    /// Wraps a bound socket (turning GRO on if possible).
+    pub fn new(sock: &'a UdpSocket) -> Gro<'a> {
+        let gro = enable_gro(sock);
+        Gro {
+            sock,
+            gro,
+            buf: vec![0u8; 65_536],
+            cmsg: nix::cmsg_space!(i32),
+        }
+    }
+
+    /// The next datagram(s).
+    pub fn recv(&mut self) -> std::io::Result<impl Iterator<Item = &[u8]>> {
+        use std::os::fd::AsRawFd as _;
+        let (n, seg) = if self.gro {
+            let mut iov = [std::io::IoSliceMut::new(&mut self.buf)];
+            let msg = nix::sys::socket::recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut self.cmsg),
+                nix::sys::socket::MsgFlags::empty(),
+            )
+            .map_err(std::io::Error::from)?;
+            let mut seg = None;
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    if let nix::sys::socket::ControlMessageOwned::UdpGroSegments(s) = c {
+                        seg = usize::try_from(s).ok().filter(|s| *s > 0);
+                    }
+                }
+            }
+            (msg.bytes, seg)
+        } else {
+            (self.sock.recv(&mut self.buf)?, None)
+        };
+        let data = self.buf.get(..n).unwrap_or_default();
+        let seg = seg.unwrap_or(n.max(1));
+        Ok(data.chunks(seg))
+    }
 }
 
 /// The core's reassembly directory: parts in `tmp/`, verified objects renamed into `ready/`.
