@@ -76,6 +76,14 @@ pub(crate) struct CoreSection {
     /// Working directory: reassembly, ledger, worker output, events.
     pub work: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    /// Objects sanitised and stored at once (each one worker process); the vault's log commits
+    /// their records together.
+    #[serde(default = "default_pipelines")]
+    pub pipelines: usize,
+}
+
+fn default_pipelines() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
 
 /// Limits of the sanitiser's worker process.
@@ -169,7 +177,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     std::fs::create_dir_all(&cfg.core.work)?;
     std::fs::create_dir_all(cfg.core.work.join("out"))?;
     let ledger_path = cfg.core.work.join("ledger.json");
-    let ledger = match std::fs::read(&ledger_path) {
+    let mut ledger: Ledger = match std::fs::read(&ledger_path) {
         Ok(b) => serde_json::from_slice(&b)
             .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", ledger_path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::new(),
@@ -190,13 +198,38 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         threads.push(service::serve_metrics(addr, registry, stop.clone())?);
     }
     let (tx, rxc) = mpsc::channel::<Event<PathBuf>>();
-    // Objects verified by an earlier run but not yet in the vault.
-    let mut leftover: Vec<PathBuf> = std::fs::read_dir(&ready)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "obj"))
-        .collect();
-    leftover.sort();
+    // Objects verified by an earlier run but not confirmed in the vault: those still whole in
+    // ready/ are stored now; the others (a crash or power loss took them before the vault had
+    // them) are reported lost so that a replay is accepted.
+    let mut leftover: Vec<(u64, PathBuf)> = Vec::new();
+    let mut lost_at_start = Vec::new();
+    for id in ledger.pending.clone() {
+        match workspace.check_ready(id) {
+            Some(p) => leftover.push((id, p)),
+            None => {
+                let l = sluis_link::LostObject {
+                    id,
+                    length: None,
+                    reason: "verified, then lost at the core before the vault had it (crash or power loss)".into(),
+                };
+                ledger.lose(l.clone());
+                lost_at_start.push(l);
+            }
+        }
+    }
+    for e in std::fs::read_dir(&ready)?.flatten() {
+        let keep = e
+            .path()
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|id| leftover.iter().any(|(l, _)| *l == id));
+        if !keep {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    write_json_atomic(&ledger_path, &ledger)?;
+    let (confirm_tx, confirm_rx) = mpsc::channel::<u64>();
     let receiver_stop = stop.clone();
     let limits_cfg = cfg.receiver;
     let rx_m = rx_metrics.clone();
@@ -209,12 +242,20 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
             rx_m,
             Instant::now(),
         );
-        run_receiver(&sock, &mut receiver, &receiver_stop, &mut |ev, ledger| {
-            if let Err(e) = write_json_atomic(&ledger_path, ledger) {
-                tracing::error!(error = %e, "ledger not saved");
-            }
-            let _ = tx.send(ev);
-        })
+        run_receiver(
+            &sock,
+            &mut receiver,
+            &receiver_stop,
+            &confirm_rx,
+            &mut |ledger| {
+                if let Err(e) = write_json_atomic(&ledger_path, ledger) {
+                    tracing::error!(error = %e, "ledger not saved");
+                }
+            },
+            &mut |ev| {
+                let _ = tx.send(ev);
+            },
+        )
     });
     eprintln!(
         "sluis core: receiving on {}, vault {}, events {}",
@@ -222,29 +263,54 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         cfg.core.vault.display(),
         cfg.core.work.join("events.jsonl").display()
     );
-    let mut pipeline = Pipeline {
+    let pipeline = std::sync::Arc::new(Pipeline {
         vault,
         limits: limits.clone(),
         limits_file: limits_file.map(Path::to_path_buf),
         worker: cfg.worker,
         work: cfg.core.work.clone(),
-        events: std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cfg.core.work.join("events.jsonl"))?,
+        events: std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(cfg.core.work.join("events.jsonl"))?,
+        ),
         metrics,
-    };
-    for p in leftover {
-        let id = p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        pipeline.object(id, &p, "{\"source\":\"left by an earlier run\"}");
+        confirm: std::sync::Mutex::new(confirm_tx),
+        ready: ready.clone(),
+    });
+    for l in lost_at_start {
+        pipeline.event(Event::Lost(l));
     }
+    // Verified objects go to a pool of pipelines (worker process, vault, events); everything
+    // else the receiver says is handled here, in order.
+    let (jobs_tx, jobs_rx) = mpsc::channel::<(u64, PathBuf, String)>();
+    let jobs_rx = std::sync::Arc::new(std::sync::Mutex::new(jobs_rx));
+    let mut pool = Vec::new();
+    for _ in 0..cfg.core.pipelines.max(1) {
+        let (p, rx) = (pipeline.clone(), jobs_rx.clone());
+        pool.push(std::thread::spawn(move || {
+            loop {
+                let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((id, path, meta)) = job else {
+                    break;
+                };
+                p.object(id, &path, &meta);
+            }
+        }));
+    }
+    for (id, p) in leftover {
+        let _ = jobs_tx.send((id, p, "{\"source\":\"left by an earlier run\"}".into()));
+    }
+    let handle = |ev: Event<PathBuf>| match ev {
+        Event::Delivered(o) => {
+            let _ = jobs_tx.send((o.id(), o.location().clone(), o.meta().to_string()));
+        }
+        other => pipeline.event(other),
+    };
     loop {
         match rxc.recv_timeout(Duration::from_millis(200)) {
-            Ok(ev) => pipeline.event(ev),
+            Ok(ev) => handle(ev),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -253,9 +319,14 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    // Drain what the receiver handed over before it stopped.
+    // Drain what the receiver handed over before it stopped, then let the pool finish.
     while let Ok(ev) = rxc.try_recv() {
-        pipeline.event(ev);
+        handle(ev);
+    }
+
+    drop(jobs_tx);
+    for t in pool {
+        let _ = t.join();
     }
     match receiver.join() {
         Ok(Ok(())) => {}
@@ -282,8 +353,11 @@ struct Pipeline {
     limits_file: Option<PathBuf>,
     worker: WorkerLimits,
     work: PathBuf,
-    events: std::fs::File,
+    events: std::sync::Mutex<std::fs::File>,
     metrics: PipelineMetrics,
+    /// Tells the receiver an object is safe in the vault (it leaves the ledger's pending set).
+    confirm: std::sync::Mutex<mpsc::Sender<u64>>,
+    ready: PathBuf,
 }
 
 /// What the worker says on stdout.
@@ -305,26 +379,26 @@ pub(crate) enum WorkerResult {
 }
 
 impl Pipeline {
-    fn emit(&mut self, value: serde_json::Value) {
+    fn emit(&self, value: serde_json::Value) {
         let mut line = value.to_string();
         line.push('\n');
-        if let Err(e) = self
-            .events
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = events
             .write_all(line.as_bytes())
-            .and_then(|()| self.events.flush())
+            .and_then(|()| events.flush())
         {
             tracing::error!(error = %e, "event stream");
         }
     }
 
-    fn audit_link(&mut self, id: Option<u64>, outcome: Outcome, detail: &str) {
+    fn audit_link(&self, id: Option<u64>, outcome: Outcome, detail: &str) {
         let actor = self.vault.system_actor();
         if let Err(e) = self.vault.log_link(id, outcome, detail, &actor) {
             tracing::error!(error = %e, "audit record of a link event");
         }
     }
 
-    fn event(&mut self, ev: Event<PathBuf>) {
+    fn event(&self, ev: Event<PathBuf>) {
         let t = sluis_vault::vault::now();
         match ev {
             Event::Delivered(o) => {
@@ -382,11 +456,12 @@ impl Pipeline {
     }
 
     /// One verified object: worker, vault, event. The file is removed only once the vault has it.
-    fn object(&mut self, id: u64, path: &Path, meta: &str) {
+    fn object(&self, id: u64, path: &Path, meta: &str) {
         let started = Instant::now();
         let source = source_of(id, meta);
         let out = self.work.join("out").join(format!("{id:020}.dcm"));
         let result = self.run_worker(path, &out);
+        let worker_ms = started.elapsed().as_millis() as u64;
         let actor = self.vault.system_actor();
         let t = sluis_vault::vault::now();
         let outcome = match result {
@@ -404,6 +479,7 @@ impl Pipeline {
                     .and_then(|b| sanitise(&b, &self.limits).map_err(|r| r.to_string()))
                 {
                     Ok(s) => match self.vault.store(&s.scan, &actor) {
+
                         Ok(stored) => {
                             if stored.duplicate {
                                 self.metrics.duplicates.inc();
@@ -411,7 +487,7 @@ impl Pipeline {
                                 self.metrics.stored.inc();
                             }
                             Some(
-                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64}),
+                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64, "worker_ms": worker_ms}),
                             )
                         }
                         Err(e) => {
@@ -443,13 +519,17 @@ impl Pipeline {
             return;
         };
         self.emit(event);
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(error = %e, "removing a stored object from ready/");
-        }
+        let _ = self
+            .confirm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(id);
+        let _ = path;
+        DirWorkspace::remove_ready(&self.ready, id);
     }
 
     fn quarantine(
-        &mut self,
+        &self,
         id: u64,
         path: &Path,
         source: &str,

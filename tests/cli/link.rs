@@ -689,3 +689,45 @@ fn a_cut_link_raises_an_alert_in_the_events_and_the_log_and_recovery_is_noticed(
     assert!(m.contains("sluis_link_rx_link_up 1"), "{m}");
     assert!(m.contains("sluis_link_rx_heartbeats_missed_total 1"), "{m}");
 }
+
+#[test]
+fn a_verified_object_the_core_lost_before_the_vault_had_it_is_reported_and_replay_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let scans = synth_many(&dir.path().join("scans"), 1, 61);
+    // A first run stores both objects.
+    {
+        let _core = lock.core();
+        let _edge = lock.edge();
+        lock.drop_files(&scans);
+        let f = settle(&lock, scans.len());
+        assert!(f.values().all(|v| v == "stored"), "{f:?}");
+    }
+    // As if the core had crashed after verifying object 2 and before the vault had it: the
+    // ledger still says pending, and the reassembled file did not survive.
+    let ledger_path = dir.path().join("work/ledger.json");
+    let mut ledger: Value = serde_json::from_slice(&std::fs::read(&ledger_path).unwrap()).unwrap();
+    ledger["pending"] = serde_json::json!([2]);
+    std::fs::write(&ledger_path, serde_json::to_vec(&ledger).unwrap()).unwrap();
+    let _core = lock.core();
+    let ev = lock.wait(Duration::from_secs(20), |e| count(e, "lost") > 0);
+    let lost: Vec<&Value> = ev.iter().filter(|e| e["event"] == "lost").collect();
+    assert_eq!(lost.len(), 1, "{ev:#?}");
+    assert_eq!(lost[0]["edge_id"], 2);
+    assert!(
+        lost[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("before the vault had it")
+    );
+    // The replay is accepted (not dropped as a duplicate) and lands in the vault again.
+    lock.replay(&[2], lock.core_addr());
+    let ev = lock.wait(Duration::from_secs(30), |e| {
+        fates(e).get(&2).is_some_and(|v| v == "stored")
+    });
+    assert_eq!(
+        fates(&ev).get(&2).map(String::as_str),
+        Some("stored"),
+        "{ev:#?}"
+    );
+}

@@ -127,6 +127,7 @@ pub(crate) fn send(
         let entry = Entry {
             id: i + 1,
             path: path.clone(),
+            offset: 0,
             length: std::fs::metadata(path)?.len(),
             meta: "{\"source\":\"bench\"}".into(),
         };

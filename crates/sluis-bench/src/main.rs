@@ -94,8 +94,13 @@ enum Cmd {
         /// The sluis binary (default: next to this one).
         #[arg(long)]
         sluis: Option<PathBuf>,
+        /// Also run with the edge's spool on this directory (another filesystem: the edge
+        /// host's own disk, as in production, where edge and core do not share a disk).
+        #[arg(long)]
+        edge_disk: Option<PathBuf>,
     },
     /// Internal: the receiving side of `link`.
+
     #[command(hide = true)]
     LinkRecv {
         #[arg(long)]
@@ -454,12 +459,15 @@ fn main() -> Result<()> {
             quick,
             dir,
             sluis,
+            edge_disk,
         } => {
             let sluis = match sluis {
                 Some(s) => s,
                 None => std::env::current_exe()?.with_file_name("sluis"),
             };
-            with_dir(dir, |d| intake::run(d, count, quick, &sluis))
+            with_dir(dir, |d| {
+                intake::run(d, count, quick, &sluis, edge_disk.as_deref())
+            })
         }
         Cmd::LinkRecv {
             port,

@@ -210,7 +210,13 @@ impl LinkOut {
                 return Err(e);
             }
         };
-        let length = file.metadata()?.len();
+        let length = entry.length;
+        if let Err(e) = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(entry.offset)) {
+            let a = self.sender.abort(entry.id, AbortReason::Unreadable);
+            self.send(&a);
+            self.out.flush();
+            return Err(e);
+        }
         let meta = entry.meta.as_bytes();
         // The Start fixes the object's cut; send it twice, apart.
         let start = self.sender.start(entry.id, length, meta);
@@ -317,13 +323,17 @@ fn send_one(
     }
 }
 
-/// Receives datagrams until `stop`, feeding the receiver and ticking it every 100 ms; every
-/// event goes to `on_event` (which persists the ledger and hands objects on).
+/// Receives datagrams until `stop`, feeding the receiver and ticking it every 100 ms. When the
+/// ledger changes it goes to `save` (to be made durable) before the events that changed it go
+/// to `on_event`; ids arriving on `confirmed` (objects the owner has safe) leave the ledger's
+/// pending set.
 pub fn run_receiver<W: Workspace>(
     sock: &UdpSocket,
     receiver: &mut Receiver<W>,
     stop: &AtomicBool,
-    on_event: &mut dyn FnMut(Event<W::Committed>, &crate::receiver::Ledger),
+    confirmed: &std::sync::mpsc::Receiver<u64>,
+    save: &mut dyn FnMut(&crate::receiver::Ledger),
+    on_event: &mut dyn FnMut(Event<W::Committed>),
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut rx = Gro::new(sock);
@@ -350,10 +360,25 @@ pub fn run_receiver<W: Workspace>(
             receiver.tick(now);
             last_tick = now;
         }
-        while let Some(ev) = receiver.poll_event() {
-            let ledger = receiver.ledger().clone();
-            on_event(ev, &ledger);
+        while let Ok(id) = confirmed.try_recv() {
+            receiver.confirm(id);
         }
+        let mut events = Vec::new();
+        while let Some(ev) = receiver.poll_event() {
+            events.push(ev);
+        }
+        if receiver.take_ledger_dirty() {
+            save(receiver.ledger());
+        }
+        for ev in events {
+            on_event(ev);
+        }
+    }
+    while let Ok(id) = confirmed.try_recv() {
+        receiver.confirm(id);
+    }
+    if receiver.take_ledger_dirty() {
+        save(receiver.ledger());
     }
     Ok(())
 }
@@ -434,6 +459,24 @@ impl DirWorkspace {
     pub fn ready(&self) -> PathBuf {
         self.dir.join("ready")
     }
+
+    /// After a restart: whether the verified object `id` is still in `ready/`, whole (its bytes
+    /// hash to the digest recorded beside it). Returns its path if so.
+    pub fn check_ready(&self, id: u64) -> Option<PathBuf> {
+        let path = self.ready().join(format!("{id:020}.obj"));
+        let want = std::fs::read_to_string(self.ready().join(format!("{id:020}.sha256"))).ok()?;
+        let mut f = File::open(&path).ok()?;
+        let mut h = Sha256::new();
+        std::io::copy(&mut f, &mut h).ok()?;
+        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        (got == want.trim()).then_some(path)
+    }
+
+    /// Removes a stored object (and its digest) from `ready/`.
+    pub fn remove_ready(ready: &Path, id: u64) {
+        let _ = std::fs::remove_file(ready.join(format!("{id:020}.obj")));
+        let _ = std::fs::remove_file(ready.join(format!("{id:020}.sha256")));
+    }
 }
 
 /// A part being reassembled on disk.
@@ -462,11 +505,19 @@ impl Workspace for DirWorkspace {
     fn read_at(&mut self, part: &mut DirPart, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         part.file.read_exact_at(buf, offset)
     }
-    fn commit(&mut self, part: DirPart, object: u64) -> std::io::Result<PathBuf> {
-        part.file.sync_data()?;
+    /// Renames the part into `ready/` beside `<id>.sha256`, the digest it verified with. No
+    /// fsync: the ledger keeps the id pending until the owner confirms it safe, and
+    /// [`DirWorkspace::check_ready`] re-verifies it after a crash.
+    fn commit(
+        &mut self,
+        part: DirPart,
+        object: u64,
+        digest: &[u8; 32],
+    ) -> std::io::Result<PathBuf> {
         let to = self.ready().join(format!("{object:020}.obj"));
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(self.ready().join(format!("{object:020}.sha256")), hex)?;
         std::fs::rename(&part.path, &to)?;
-        File::open(self.ready())?.sync_all()?;
         Ok(to)
     }
     fn discard(&mut self, part: DirPart) {

@@ -110,7 +110,12 @@ pub trait Workspace {
         buf: &mut [u8],
     ) -> std::io::Result<()>;
     /// Makes a verified object durable and visible.
-    fn commit(&mut self, part: Self::Part, object: u64) -> std::io::Result<Self::Committed>;
+    fn commit(
+        &mut self,
+        part: Self::Part,
+        object: u64,
+        digest: &[u8; 32],
+    ) -> std::io::Result<Self::Committed>;
     /// Throws a part away.
     fn discard(&mut self, part: Self::Part);
 }
@@ -217,6 +222,12 @@ pub struct Ledger {
     pub lost: BTreeMap<u64, LostObject>,
     /// The highest id the edge has said (signed) that it sent, plus one.
     pub sent_below: u64,
+    /// Delivered ids whose owner has not yet confirmed that they are safe (in the vault). After
+    /// a crash the owner checks each: an object no longer intact is [`Ledger::lose`]-ed, so
+    /// that it is reported and a replay is accepted. Reassembled objects therefore need no
+    /// fsync of their own.
+    #[serde(default)]
+    pub pending: BTreeSet<u64>,
 }
 
 impl Ledger {
@@ -243,6 +254,7 @@ impl Ledger {
     }
 
     fn deliver(&mut self, id: u64) -> bool {
+        self.pending.insert(id);
         let recovered = self.lost.remove(&id).is_some();
         if id >= self.floor {
             self.delivered.insert(id);
@@ -251,9 +263,17 @@ impl Ledger {
         recovered
     }
 
-    fn lose(&mut self, lost: LostObject) {
+    /// Marks an object lost (also one delivered earlier that the owner could not keep).
+    pub fn lose(&mut self, lost: LostObject) {
+        self.pending.remove(&lost.id);
+        self.delivered.remove(&lost.id);
         self.lost.insert(lost.id, lost);
         self.advance();
+    }
+
+    /// The owner has the object safe.
+    pub fn confirm(&mut self, id: u64) -> bool {
+        self.pending.remove(&id)
     }
 }
 
@@ -389,6 +409,13 @@ impl<W: Workspace> Receiver<W> {
     /// The ledger (persist it when [`Receiver::take_ledger_dirty`] says it changed).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The owner has a delivered object safe: it leaves [`Ledger::pending`].
+    pub fn confirm(&mut self, id: u64) {
+        if self.ledger.confirm(id) {
+            self.ledger_dirty = true;
+        }
     }
 
     /// Whether the ledger changed since the last call.
@@ -1026,7 +1053,7 @@ impl<W: Workspace> Receiver<W> {
             });
             return;
         }
-        match self.workspace.commit(part, id) {
+        match self.workspace.commit(part, id, &got) {
             Ok(location) => {
                 let recovered = self.ledger.deliver(id);
                 self.ledger_dirty = true;
@@ -1080,7 +1107,12 @@ impl Workspace for MemWorkspace {
         );
         Ok(())
     }
-    fn commit(&mut self, part: Vec<u8>, _object: u64) -> std::io::Result<Vec<u8>> {
+    fn commit(
+        &mut self,
+        part: Vec<u8>,
+        _object: u64,
+        _digest: &[u8; 32],
+    ) -> std::io::Result<Vec<u8>> {
         self.live = self.live.saturating_sub(1);
         Ok(part)
     }

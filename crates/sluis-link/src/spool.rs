@@ -3,8 +3,10 @@
 //! operator can replay it. Sent objects are kept within a byte budget, oldest dropped first;
 //! unsent objects are never dropped (the edge refuses new input instead).
 //!
-//! Layout: `objects/<id, 20 digits>.obj` and `.meta` (the object's meta, UTF-8 JSON),
-//! `next-id` and `sent-below` (decimal, replaced atomically).
+//! Layout: `objects/<id, 20 digits>.obj`, each `"SLSP" | meta length u32 BE | meta (UTF-8
+//! JSON) | the object's bytes`, so that an object and its meta become durable with one fsync;
+//! `sent-below` (decimal, replaced atomically and fsynced) and `next-id` (a hint: on open the next
+//! id is also above every file and `sent-below`, so it needs no fsync of its own).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -18,6 +20,8 @@ pub struct Entry {
     pub id: u64,
     /// Its file.
     pub path: PathBuf,
+    /// Where its bytes start in the file.
+    pub offset: u64,
     /// Its length.
     pub length: u64,
     /// Its meta.
@@ -54,6 +58,29 @@ pub struct Spool {
     dir: PathBuf,
     budget: u64,
     state: Mutex<State>,
+}
+
+const MAGIC: &[u8; 4] = b"SLSP";
+
+/// Reads a spool file's header: where the object starts, and its meta.
+fn header(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 8];
+    f.read_exact(&mut head)?;
+    if &head[..4] != MAGIC {
+        return Err(std::io::Error::other("not a spool file"));
+    }
+    let n = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if n > 64 * 1024 {
+        return Err(std::io::Error::other("meta longer than 64 KiB"));
+    }
+    let mut meta = vec![0u8; n as usize];
+    f.read_exact(&mut meta)?;
+    Ok((
+        8 + u64::from(n),
+        String::from_utf8_lossy(&meta).into_owned(),
+    ))
 }
 
 fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
@@ -97,8 +124,15 @@ impl Spool {
                 .strip_suffix(".obj")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                let len = e.metadata()?.len();
+                let len = match header(&e.path()) {
+                    Ok((offset, _)) => e.metadata()?.len().saturating_sub(offset),
+                    Err(err) => {
+                        tracing::error!(path = %e.path().display(), error = %err, "spool file unreadable; skipped");
+                        continue;
+                    }
+                };
                 state.objects.insert(id, len);
+
                 state.bytes += len;
                 state.next_id = state.next_id.max(id + 1);
             } else if name.ends_with(".tmp") {
@@ -106,6 +140,7 @@ impl Spool {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+        state.next_id = state.next_id.max(state.sent_below);
         Ok(Spool {
             dir: dir.to_path_buf(),
             budget,
@@ -119,10 +154,6 @@ impl Spool {
 
     fn obj(&self, id: u64) -> PathBuf {
         self.dir.join("objects").join(format!("{id:020}.obj"))
-    }
-
-    fn meta_path(&self, id: u64) -> PathBuf {
-        self.dir.join("objects").join(format!("{id:020}.meta"))
     }
 
     /// Writes an object durably and returns its id.
@@ -143,28 +174,34 @@ impl Spool {
             std::thread::current().id()
         ));
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            f.write_all(MAGIC)?;
+            f.write_all(&(meta.len() as u32).to_be_bytes())?;
+            f.write_all(meta.as_bytes())?;
             f.write_all(bytes)?;
-            f.sync_all()?;
+            f.into_inner().map_err(|e| e.into_error())?.sync_data()?;
         }
         let mut st = self.lock();
         let id = st.next_id;
-        write_small(&self.meta_path(id), meta)?;
         std::fs::rename(&tmp, self.obj(id))?;
-        st.next_id = id + 1;
-        write_small(&self.dir.join("next-id"), &st.next_id.to_string())?;
         sync_dir(&self.dir.join("objects"))?;
+        st.next_id = id + 1;
+        // A hint only (see the module docs); not fsynced.
+        let _ = std::fs::write(self.dir.join("next-id"), st.next_id.to_string());
         st.objects.insert(id, bytes.len() as u64);
         st.bytes += bytes.len() as u64;
         Ok(id)
     }
 
     fn entry(&self, id: u64, length: u64) -> Entry {
+        let path = self.obj(id);
+        let (offset, meta) = header(&path).unwrap_or((0, String::new()));
         Entry {
             id,
-            path: self.obj(id),
+            path,
+            offset,
             length,
-            meta: std::fs::read_to_string(self.meta_path(id)).unwrap_or_default(),
+            meta,
         }
     }
 
@@ -195,7 +232,6 @@ impl Spool {
                 break;
             }
             let _ = std::fs::remove_file(self.obj(old));
-            let _ = std::fs::remove_file(self.meta_path(old));
             st.objects.remove(&old);
             st.bytes = st.bytes.saturating_sub(len);
         }
