@@ -75,6 +75,10 @@ pub(crate) struct CoreSection {
     pub vault: PathBuf,
     /// Working directory: reassembly, ledger, worker output, events.
     pub work: PathBuf,
+    /// Where objects are reassembled and wait for the vault (default: `<work>/link`). A tmpfs
+    /// keeps them off the vault's disk; what a reboot takes is reported lost by id (the ledger
+    /// keeps them pending until the vault has them) and can be replayed from the edge's spool.
+    pub reassembly: Option<PathBuf>,
     pub metrics_listen: Option<SocketAddr>,
     /// Objects sanitised and stored at once (each one worker process); the vault's log commits
     /// their records together.
@@ -83,7 +87,9 @@ pub(crate) struct CoreSection {
 }
 
 fn default_pipelines() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+    // The pipelines mostly wait for the disk (fsync of the blob, the index and the log), so
+    // more of them than cores keeps both the disk and the CPUs busy.
+    std::thread::available_parallelism().map_or(4, |n| (n.get() * 3).clamp(4, 16))
 }
 
 /// Limits of the sanitiser's worker process.
@@ -161,6 +167,7 @@ fn load(args: &Args) -> Result<CoreConfig, Failure> {
     cfg.link.edge_key = resolve(base, &cfg.link.edge_key);
     cfg.core.vault = resolve(base, &cfg.core.vault);
     cfg.core.work = resolve(base, &cfg.core.work);
+    cfg.core.reassembly = cfg.core.reassembly.map(|r| resolve(base, &r));
     if let Some(l) = args.link_listen {
         cfg.link.listen = l;
     }
@@ -175,7 +182,13 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let verifier = EdgeVerifier::read(&cfg.link.edge_key).map_err(Failure::env)?;
     let vault = Vault::open(&cfg.core.vault).map_err(crate::vault::vault_failure)?;
     std::fs::create_dir_all(&cfg.core.work)?;
-    std::fs::create_dir_all(cfg.core.work.join("out"))?;
+    let reassembly = cfg
+        .core
+        .reassembly
+        .clone()
+        .unwrap_or_else(|| cfg.core.work.join("link"));
+    // The worker's canonical output waits beside the reassembled objects.
+    std::fs::create_dir_all(reassembly.join("out"))?;
     let ledger_path = cfg.core.work.join("ledger.json");
     let mut ledger: Ledger = match std::fs::read(&ledger_path) {
         Ok(b) => serde_json::from_slice(&b)
@@ -183,7 +196,8 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ledger::new(),
         Err(e) => return Err(e.into()),
     };
-    let workspace = DirWorkspace::open(&cfg.core.work.join("link"))?;
+    let workspace = DirWorkspace::open(&reassembly)?;
+
     let ready = workspace.ready();
     let sock = udp_socket(cfg.link.listen, cfg.link.receive_buffer, 0)
         .map_err(|e| Failure::env(anyhow::anyhow!("link listen {}: {e}", cfg.link.listen)))?;
@@ -268,7 +282,8 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         limits: limits.clone(),
         limits_file: limits_file.map(Path::to_path_buf),
         worker: cfg.worker,
-        work: cfg.core.work.clone(),
+        work: reassembly.clone(),
+
         events: std::sync::Mutex::new(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -479,7 +494,6 @@ impl Pipeline {
                     .and_then(|b| sanitise(&b, &self.limits).map_err(|r| r.to_string()))
                 {
                     Ok(s) => match self.vault.store(&s.scan, &actor) {
-
                         Ok(stored) => {
                             if stored.duplicate {
                                 self.metrics.duplicates.inc();

@@ -131,6 +131,8 @@ pub trait TileStore: Send + Sync {
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
+    /// Sync with `syncfs` (one journal commit for everything) or file by file.
+    per_file: bool,
     /// Files and directories written since the last sync (for the fallback).
     unsynced: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
@@ -142,8 +144,18 @@ impl FsStore {
         std::fs::create_dir_all(&root)?;
         Ok(FsStore {
             root,
+            per_file: false,
             unsynced: std::sync::Mutex::new(Default::default()),
         })
+    }
+
+    /// A store that fsyncs each file and directory it wrote instead of calling `syncfs`: for a
+    /// log that shares its filesystem with heavy writers (a vault's blobs, a link's spool),
+    /// whose dirty data `syncfs` would flush with every commit.
+    pub fn per_file(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let mut s = Self::new(root)?;
+        s.per_file = true;
+        Ok(s)
     }
 
     /// The directory.
@@ -235,10 +247,13 @@ impl TileStore for FsStore {
             Ok(mut d) => std::mem::take(&mut *d),
             Err(_) => return Err(std::io::Error::other("poisoned")),
         };
-        let root = std::fs::File::open(&self.root)?;
-        if rustix::fs::syncfs(&root).is_ok() {
-            return Ok(());
+        if !self.per_file {
+            let root = std::fs::File::open(&self.root)?;
+            if rustix::fs::syncfs(&root).is_ok() {
+                return Ok(());
+            }
         }
+
         // Deepest first, so a file is durable before the directory entry naming it.
         for p in pending.iter().rev() {
             std::fs::File::open(p)?.sync_all()?;

@@ -146,6 +146,10 @@ fn orthanc(
     Ok(files.len() as f64 / wall)
 }
 
+fn spool_dir_parent(spool: &str) -> Option<PathBuf> {
+    (spool != "spool").then(|| PathBuf::from(format!("{spool}-reassembly")))
+}
+
 fn stored(events: &Path) -> usize {
     std::fs::read_to_string(events)
         .unwrap_or_default()
@@ -170,6 +174,9 @@ fn ours(
         }
         None => "spool".to_string(),
     };
+    // With the spool elsewhere, the core's transient reassembly area goes there too (a tmpfs:
+    // what a reboot takes is reported lost and replayed).
+    let tmp_reassembly = spool_dir_parent(&spool);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(d.join("drop"))?;
     let st = Command::new(sluis)
@@ -191,6 +198,10 @@ fn ours(
     if !st.success() {
         bail!("edge keygen failed");
     }
+    let reassembly = match &tmp_reassembly {
+        Some(r) => format!("reassembly = \"{}\"\n", r.display()),
+        None => String::new(),
+    };
     let (link, dicom) = (udp_port()?, port()?);
     std::fs::write(
         d.join("edge.toml"),
@@ -202,7 +213,7 @@ fn ours(
     std::fs::write(
         d.join("core.toml"),
         format!(
-            "[link]\nlisten = \"127.0.0.1:{link}\"\nedge_key = \"edge.pub\"\n[core]\nvault = \"v\"\nwork = \"work\"\n"
+            "[link]\nlisten = \"127.0.0.1:{link}\"\nedge_key = \"edge.pub\"\n[core]\nvault = \"v\"\nwork = \"work\"\n{reassembly}"
         ),
     )?;
     let _core = Guard(
@@ -231,6 +242,10 @@ fn ours(
     }
     let end_to_end = start.elapsed().as_secs_f64();
     let n = stored(&events);
+    if let Some(r) = &tmp_reassembly {
+        let _ = std::fs::remove_dir_all(r);
+        let _ = std::fs::remove_dir_all(&spool);
+    }
     Ok((files.len() as f64 / accepted, n as f64 / end_to_end, n))
 }
 

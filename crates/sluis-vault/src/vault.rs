@@ -447,9 +447,13 @@ impl Vault {
                 keys.ids().join(", ")
             ))));
         }
-        let store =
-            Arc::new(FsStore::new(layout.log()).map_err(|e| VaultError::Io(e.to_string()))?);
+        let store = match config.log_sync {
+            crate::config::LogSync::Files => FsStore::per_file(layout.log()),
+            crate::config::LogSync::Filesystem => FsStore::new(layout.log()),
+        };
+        let store = Arc::new(store.map_err(|e| VaultError::Io(e.to_string()))?);
         let log = Log::open(store, signer, Batching::default())?;
+
         let blobs = FsBlobStore::open(&layout.join("blobs"))?;
         let mut vault = Vault {
             layout,
