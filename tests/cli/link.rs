@@ -248,9 +248,13 @@ pub(crate) struct Faults {
 
 impl Relay {
     pub(crate) fn start(to: SocketAddr, faults: Faults, seed: u64) -> Relay {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // A large receive buffer, so that the relay adds no loss of its own when the test
+        // machine is busy.
+        let sock =
+            sluis_link::net::udp_socket(SocketAddr::from(([127, 0, 0, 1], 0)), 8 << 20, 0).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
+
         let addr = sock.local_addr().unwrap();
         let out = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (cut, stop) = (

@@ -77,7 +77,6 @@ pub enum LogSync {
     Filesystem,
 }
 
-
 /// Why the configuration is not usable.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
