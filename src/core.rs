@@ -247,6 +247,8 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let receiver_stop = stop.clone();
     let limits_cfg = cfg.receiver;
     let rx_m = rx_metrics.clone();
+    let saver = LedgerSaver::spawn(ledger_path.clone());
+    let saver_rx = saver.handle();
     let receiver = std::thread::spawn(move || -> std::io::Result<()> {
         let mut receiver = Receiver::new(
             limits_cfg,
@@ -261,11 +263,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
             &mut receiver,
             &receiver_stop,
             &confirm_rx,
-            &mut |ledger| {
-                if let Err(e) = write_json_atomic(&ledger_path, ledger) {
-                    tracing::error!(error = %e, "ledger not saved");
-                }
-            },
+            &mut |ledger| saver_rx.offer(ledger),
             &mut |ev| {
                 let _ = tx.send(ev);
             },
@@ -299,7 +297,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     }
     // Verified objects go to a pool of pipelines (worker process, vault, events); everything
     // else the receiver says is handled here, in order.
-    let (jobs_tx, jobs_rx) = mpsc::channel::<(u64, PathBuf, String)>();
+    let (jobs_tx, jobs_rx) = mpsc::channel::<(u64, PathBuf, String, Instant)>();
     let jobs_rx = std::sync::Arc::new(std::sync::Mutex::new(jobs_rx));
     let mut pool = Vec::new();
     for _ in 0..cfg.core.pipelines.max(1) {
@@ -307,19 +305,29 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         pool.push(std::thread::spawn(move || {
             loop {
                 let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok((id, path, meta)) = job else {
+                let Ok((id, path, meta, queued)) = job else {
                     break;
                 };
-                p.object(id, &path, &meta);
+                p.object(id, &path, &meta, queued);
             }
         }));
     }
     for (id, p) in leftover {
-        let _ = jobs_tx.send((id, p, "{\"source\":\"left by an earlier run\"}".into()));
+        let _ = jobs_tx.send((
+            id,
+            p,
+            "{\"source\":\"left by an earlier run\"}".into(),
+            Instant::now(),
+        ));
     }
     let handle = |ev: Event<PathBuf>| match ev {
         Event::Delivered(o) => {
-            let _ = jobs_tx.send((o.id(), o.location().clone(), o.meta().to_string()));
+            let _ = jobs_tx.send((
+                o.id(),
+                o.location().clone(),
+                o.meta().to_string(),
+                Instant::now(),
+            ));
         }
         other => pipeline.event(other),
     };
@@ -343,7 +351,9 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     for t in pool {
         let _ = t.join();
     }
-    match receiver.join() {
+    let receiver_result = receiver.join();
+    saver.finish();
+    match receiver_result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(Failure::env(anyhow::anyhow!("link receiver: {e}"))),
         Err(_) => return Err(Failure::Internal(anyhow::anyhow!("link receiver panicked"))),
@@ -352,6 +362,82 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         let _ = t.join();
     }
     Ok(())
+}
+
+/// Writes the ledger off the receiver's thread: the receiver hands over a copy whenever it
+/// changes and goes on receiving; a thread writes the newest copy (fsynced), coalescing those
+/// that arrive while it writes. A ledger that lags after a crash is safe: an object delivered
+/// but not yet in the saved ledger is reported lost and accepted again on replay (the vault
+/// keeps one copy); one marked delivered is pending until the vault confirms it.
+struct LedgerSaver {
+    slot: std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>,
+    path: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LedgerSaver {
+    fn spawn(path: PathBuf) -> LedgerSaver {
+        let slot = std::sync::Arc::new((
+            std::sync::Mutex::new((None::<Ledger>, false)),
+            std::sync::Condvar::new(),
+        ));
+        let (s, p) = (slot.clone(), path.clone());
+        let thread = std::thread::spawn(move || {
+            loop {
+                let (next, done) = {
+                    let (m, cv) = &*s;
+                    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                    while g.0.is_none() && !g.1 {
+                        g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                    }
+                    (g.0.take(), g.1)
+                };
+                if let Some(l) = next
+                    && let Err(e) = write_json_atomic(&p, &l)
+                {
+                    tracing::error!(error = %e, "ledger not saved");
+                }
+                if done {
+                    return;
+                }
+            }
+        });
+        LedgerSaver {
+            slot,
+            path,
+            thread: Some(thread),
+        }
+    }
+
+    fn handle(&self) -> LedgerOffer {
+        LedgerOffer(self.slot.clone())
+    }
+
+    /// Writes the last copy and stops the thread.
+    fn finish(mut self) {
+        {
+            let (m, cv) = &*self.slot;
+            let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+            g.1 = true;
+            cv.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        tracing::debug!(path = %self.path.display(), "ledger saver stopped");
+    }
+}
+
+/// The receiver's side of a [`LedgerSaver`].
+struct LedgerOffer(std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>);
+
+impl LedgerOffer {
+    fn offer(&self, ledger: &Ledger) {
+        let (m, cv) = &*self.0;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = Some(ledger.clone());
+        cv.notify_all();
+    }
 }
 
 fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
@@ -418,7 +504,7 @@ impl Pipeline {
         match ev {
             Event::Delivered(o) => {
                 let meta = o.meta().to_string();
-                self.object(o.id(), o.location(), &meta);
+                self.object(o.id(), o.location(), &meta, Instant::now());
             }
             Event::Lost(l) => {
                 let detail = format!("object {} lost: {}", l.id, l.reason);
@@ -471,7 +557,7 @@ impl Pipeline {
     }
 
     /// One verified object: worker, vault, event. The file is removed only once the vault has it.
-    fn object(&self, id: u64, path: &Path, meta: &str) {
+    fn object(&self, id: u64, path: &Path, meta: &str, queued: Instant) {
         let started = Instant::now();
         let source = source_of(id, meta);
         let out = self.work.join("out").join(format!("{id:020}.dcm"));
@@ -501,7 +587,7 @@ impl Pipeline {
                                 self.metrics.stored.inc();
                             }
                             Some(
-                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64, "worker_ms": worker_ms}),
+                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64, "worker_ms": worker_ms, "queued_ms": started.duration_since(queued).as_millis() as u64}),
                             )
                         }
                         Err(e) => {
