@@ -369,8 +369,11 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
 /// that arrive while it writes. A ledger that lags after a crash is safe: an object delivered
 /// but not yet in the saved ledger is reported lost and accepted again on replay (the vault
 /// keeps one copy); one marked delivered is pending until the vault confirms it.
+/// The newest ledger not yet written, and whether to stop; with its condition variable.
+type SaverSlot = std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>;
+
 struct LedgerSaver {
-    slot: std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>,
+    slot: SaverSlot,
     path: PathBuf,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -429,7 +432,7 @@ impl LedgerSaver {
 }
 
 /// The receiver's side of a [`LedgerSaver`].
-struct LedgerOffer(std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>);
+struct LedgerOffer(SaverSlot);
 
 impl LedgerOffer {
     fn offer(&self, ledger: &Ledger) {
