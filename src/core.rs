@@ -771,7 +771,11 @@ fn source_of(id: u64, meta: &str) -> String {
     };
     match field("source").as_str() {
         "dicom" => format!(
-            "edge {id}: C-STORE from {} ({})",
+            "edge {id}: C-STORE of {} from {} ({})",
+            field("sop_instance")
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>(),
             field("calling_ae"),
             field("peer")
         ),

@@ -1,10 +1,13 @@
 //! `sluis demo`: the pipeline end to end on synthetic scans, on the embedded defaults.
 //!
-//! A synthetic scanner writes scans (and a few hostile files, as a compromised scanner might);
-//! every file is sanitised; accepted scans are stored encrypted in a new vault and refusals go
-//! to its quarantine with their reason, every step in the transparency log; previews are
-//! rendered; an analyst reads, decides on and exports a scan with its receipt; and an auditor
-//! verifies the whole log and the receipt with the log's public key alone.
+//! A synthetic scanner makes scans (and a few hostile files, as a compromised scanner might)
+//! and sends them by DICOM C-STORE to `sluis edge` (the hostile ones go to its drop folder); the
+//! edge spools them and sends them over the one-way link to `sluis core` on loopback, which
+//! sanitises each in a capped worker process and stores it encrypted in a new vault (refusals go
+//! to its quarantine with their reason), every step in the transparency log, while live counts
+//! are printed; previews are rendered; an analyst reads, decides on and exports a scan with its
+//! receipt; and an auditor verifies the whole log and the receipt with the log's public key
+//! alone.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,6 +34,9 @@ pub(crate) struct Args {
     /// Seed of the synthetic scanner.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
+    /// How many files per second the synthetic scanner sends by C-STORE.
+    #[arg(long, default_value_t = 8.0)]
+    pub rate: f64,
 }
 
 const MARKER: &str = ".sluis-demo";
@@ -43,6 +49,7 @@ fn prepare(out: &Path) -> Result<(), Failure> {
         )));
     }
     for sub in [
+        "lock",
         "scanner",
         "sanitised",
         "quarantine",
@@ -74,7 +81,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     prepare(out)?;
     let scanner = out.join("scanner");
     println!(
-        "sluis demo: synthetic scanner -> sanitiser -> encrypted vault + transparency log -> analyst -> auditor\n"
+        "sluis demo: synthetic scanner -> C-STORE -> sluis edge -> one-way link -> sluis core -> sanitiser -> encrypted vault + transparency log -> analyst -> auditor\n"
     );
     let started = Instant::now();
     let written = write_series(&scanner, args.count, args.seed, None, 5.0)?;
@@ -97,8 +104,14 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     inputs.sort();
-    let vault = Vault::init(&out.join("vault"), Some("sluis.demo/vault")).map_err(vault_failure)?;
-    let core = vault.actor("sluis-core");
+    let (sent_files, dropped_files): (Vec<PathBuf>, Vec<PathBuf>) = inputs
+        .iter()
+        .cloned()
+        .partition(|p| !file_name(p).starts_with("hostile-"));
+    // The vault, made here and then held by the core while it runs.
+    drop(Vault::init(&out.join("vault"), Some("sluis.demo/vault")).map_err(vault_failure)?);
+    let fates = run_lock(out, &sent_files, &dropped_files, args.rate)?;
+    let vault = Vault::open(&out.join("vault")).map_err(vault_failure)?;
     let mut stored = Vec::new();
     let (mut accepted, mut refused, mut dropped_total) = (0usize, 0usize, 0usize);
     let mut bytes_in = 0u64;
@@ -108,18 +121,16 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         "file", "verdict", "vault id"
     );
     for input in &inputs {
-        let name = input
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let name = file_name(input);
         let bytes = read_bounded(input, limits)?;
         bytes_in += bytes.len() as u64;
-        match sanitise(&bytes, limits) {
-            Ok(s) => {
+        let fate = fates.get(&name);
+        match (sanitise(&bytes, limits), fate) {
+            (Ok(s), Some(Fate::Stored(id))) => {
                 accepted += 1;
                 dropped_total += s.report.dropped.len();
                 let stem = name.trim_end_matches(".dcs");
-                let id = vault.store(&s.scan, &core).map_err(vault_failure)?.id;
+                let id = id.clone();
                 if matches!(s.scan.object(), DicosObject::Image(_)) {
                     stored.push((id.clone(), name.clone()));
                 }
@@ -167,21 +178,20 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
                 };
                 println!("  {name:<40} {:<10} {id}  {details}", "stored");
             }
-            Err(refusal) => {
+            (_, Some(Fate::Quarantined(id, reason))) => {
                 refused += 1;
-                let q = vault
-                    .quarantine(&bytes, &name, &refusal, &core)
-                    .map_err(vault_failure)?;
-                println!(
-                    "  {name:<40} {:<10} {}  {}: {}",
-                    "REFUSED", q.id, refusal.rule, refusal.detail
-                );
+                println!("  {name:<40} {:<10} {id}  {reason}", "REFUSED");
+            }
+            (_, other) => {
+                return Err(Failure::Internal(anyhow::anyhow!(
+                    "{name}: the core said {other:?}; expected it stored or quarantined"
+                )));
             }
         }
     }
     let secs = sanitise_started.elapsed().as_secs_f64();
     println!(
-        "\n  {} files, {:.1} MB: {accepted} stored in the vault ({dropped_total} elements dropped), {refused} refused and quarantined, in {:.2} s\n",
+        "\n  {} files, {:.1} MB: {accepted} stored in the vault ({dropped_total} elements dropped), {refused} refused and quarantined; reports and previews rendered in {:.2} s\n",
         inputs.len(),
         bytes_in as f64 / 1e6,
         secs
@@ -205,9 +215,14 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         out.display()
     );
     println!(
+        "  {}/lock/         the edge and the core: their TOML, keys, logs, the spool, core/events.jsonl",
+        out.display()
+    );
+    println!(
         "  {}/vault/        the vault: encrypted blobs, index, keys (0600), log/ (the transparency log), log.pub",
         out.display()
     );
+
     println!(
         "  {}/exports/      an exported scan and its .tlog-proof receipt",
         out.display()
@@ -292,4 +307,245 @@ fn custody(out: &Path, vault: &Vault, stored: &[(String, String)]) -> Result<(),
         fsck.damaged.len()
     );
     Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// What the core said about a file.
+#[derive(Debug, Clone)]
+enum Fate {
+    Stored(String),
+    Quarantined(String, String),
+}
+
+fn free_port(udp: bool) -> Result<u16, Failure> {
+    Ok(if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+    })
+}
+
+/// Stops a child process with SIGTERM (then SIGKILL) when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lock on loopback: `sluis core` and `sluis edge` as processes, a synthetic scanner
+/// sending `sent` by C-STORE at `rate` files per second, and `dropped` put into the edge's drop
+/// folder (as a compromised scanner might). Prints live counts until every file has a fate.
+fn run_lock(
+    out: &Path,
+    sent: &[PathBuf],
+    dropped: &[PathBuf],
+    rate: f64,
+) -> Result<std::collections::HashMap<String, Fate>, Failure> {
+    let lock = out.join("lock");
+    std::fs::create_dir_all(lock.join("drop"))?;
+    let key = sluis_link::EdgeKey::generate().map_err(Failure::env)?;
+    key.write(&lock.join("edge.key")).map_err(Failure::env)?;
+    write_bytes(
+        &lock.join("edge.pub"),
+        format!("{}\n", key.verifier().to_text()).as_bytes(),
+    )?;
+    let (link, dicom) = (free_port(true)?, free_port(false)?);
+    let vault = out.join("vault");
+    write_bytes(
+        &lock.join("edge.toml"),
+        format!(
+            "# sluis edge, as the demo runs it (see README.md for every key)\n\
+             [link]\nto = \"127.0.0.1:{link}\"\nrate_mbit = 800\nheartbeat_ms = 250\n\
+             [edge]\nkey = \"edge.key\"\nspool = \"spool\"\n\
+             [dicom]\nlisten = \"127.0.0.1:{dicom}\"\nallowed_calling = [\"DEMO-SCANNER\"]\n\
+             [drop]\ndir = \"drop\"\nsettle_ms = 200\n"
+        )
+        .as_bytes(),
+    )?;
+    write_bytes(
+        &lock.join("core.toml"),
+        format!(
+            "# sluis core, as the demo runs it\n\
+             [link]\nlisten = \"127.0.0.1:{link}\"\nedge_key = \"edge.pub\"\n\
+             [core]\nvault = \"{}\"\nwork = \"core\"\n",
+            std::fs::canonicalize(&vault)?.display()
+        )
+        .as_bytes(),
+    )?;
+    let exe = std::env::current_exe()?;
+    let spawn = |what: &str| -> Result<Child, Failure> {
+        let log = std::fs::File::create(lock.join(format!("{what}.log")))?;
+        Ok(Child(
+            std::process::Command::new(&exe)
+                .arg(what)
+                .arg("--config")
+                .arg(lock.join(format!("{what}.toml")))
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        ))
+    };
+    println!(
+        "  the lock on loopback: sluis edge (DICOM on 127.0.0.1:{dicom}) ==UDP 127.0.0.1:{link}, one way==> sluis core -> vault"
+    );
+    let mut core = spawn("core")?;
+    let edge = spawn("edge")?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", dicom)).is_err() {
+        if Instant::now() > deadline {
+            return Err(Failure::env(anyhow::anyhow!(
+                "the edge did not start; see {}",
+                lock.join("edge.log").display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let scu = {
+        let (files, progress) = (sent.to_vec(), progress.clone());
+        let addr = format!("DEMO-SCANNER@127.0.0.1:{dicom}");
+        let _ = addr;
+        let target = format!("SLUIS-EDGE@127.0.0.1:{dicom}");
+        std::thread::spawn(move || {
+            crate::dimse::store_scu(
+                &target,
+                "DEMO-SCANNER",
+                "SLUIS-EDGE",
+                &files,
+                rate,
+                &mut |n| {
+                    progress.store(n, std::sync::atomic::Ordering::Relaxed);
+                },
+            )
+        })
+    };
+    for f in dropped {
+        let name = file_name(f);
+        let part = lock.join("drop").join(format!("{name}.part"));
+        std::fs::copy(f, &part)?;
+        std::fs::rename(&part, lock.join("drop").join(&name))?;
+    }
+    let total = sent.len() + dropped.len();
+    let events_path = lock.join("core").join("events.jsonl");
+    let started = Instant::now();
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut last_line = String::new();
+    let events = loop {
+        let events: Vec<serde_json::Value> = std::fs::read_to_string(&events_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let count = |k: &str| events.iter().filter(|e| e["event"] == k).count();
+        let (stored, quarantined, lost) = (count("stored"), count("quarantined"), count("lost"));
+        let line = format!(
+            "  live: scanner sent {}/{} by C-STORE, {} dropped in the drop folder | core: {stored} stored, {quarantined} quarantined, {lost} lost | {:.1} s",
+            progress.load(std::sync::atomic::Ordering::Relaxed),
+            sent.len(),
+            dropped.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let done = stored + quarantined + lost >= total;
+        if !done && core.0.try_wait().ok().flatten().is_some() {
+            return Err(Failure::env(anyhow::anyhow!(
+                "the core stopped; see {}",
+                lock.join("core.log").display()
+            )));
+        }
+
+        if tty {
+            print!("\r{line}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        } else if line.split('|').nth(1) != last_line.split('|').nth(1) || done {
+            println!("{line}");
+        }
+        last_line = line;
+        if done || started.elapsed() > std::time::Duration::from_secs(180) {
+            if tty {
+                println!();
+            }
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    match scu.join() {
+        Ok(Ok(n)) if n == sent.len() => {}
+        Ok(Ok(n)) => println!("  the edge accepted {n} of {} C-STOREs", sent.len()),
+        Ok(Err(e)) => return Err(Failure::env(anyhow::anyhow!("synthetic scanner: {e:#}"))),
+        Err(_) => {
+            return Err(Failure::Internal(anyhow::anyhow!(
+                "synthetic scanner panicked"
+            )));
+        }
+    }
+    // Stop both ends (the core releases the vault).
+    drop(edge);
+    drop(core);
+    let mut instances = std::collections::HashMap::new();
+    for p in sent {
+        let bytes = std::fs::read(p)?;
+        if let Ok((_, instance, _, _)) = crate::dimse::file_meta(&bytes) {
+            instances.insert(instance, file_name(p));
+        }
+    }
+    let mut fates = std::collections::HashMap::new();
+
+    for e in &events {
+        let Some(id) = e["edge_id"].as_u64() else {
+            continue;
+        };
+        // Drop-folder files name themselves; a C-STORE names its SOP instance.
+        let _ = id;
+        let source = e["source"].as_str().unwrap_or_default();
+        let name = match source.split_once("drop folder file ") {
+            Some((_, n)) => n.to_string(),
+            None => match source
+                .split_once("C-STORE of ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|uid| instances.get(uid))
+            {
+                Some(n) => n.clone(),
+                None => continue,
+            },
+        };
+        let fate = match e["event"].as_str() {
+            Some("stored") => Fate::Stored(e["scan"].as_str().unwrap_or_default().to_string()),
+            Some("quarantined") => Fate::Quarantined(
+                e["quarantine"].as_str().unwrap_or_default().to_string(),
+                e["reason"].as_str().unwrap_or_default().to_string(),
+            ),
+            _ => continue,
+        };
+        fates.insert(name, fate);
+    }
+    if fates.len() < total {
+        return Err(Failure::Internal(anyhow::anyhow!(
+            "only {} of {total} files reached the vault; see {}",
+            fates.len(),
+            lock.display()
+        )));
+    }
+    Ok(fates)
 }

@@ -74,6 +74,7 @@ pub(crate) struct Command {
     pub sop_class: String,
     pub sop_instance: String,
     pub has_data: bool,
+    pub status: u16,
 }
 
 /// Reads a command set: implicit VR little endian, group 0000 only, each element
@@ -112,6 +113,7 @@ pub(crate) fn parse_command(bytes: &[u8]) -> Result<Command, String> {
             0x0100 => c.field = us().ok_or("short command field")?,
             0x0110 => c.message_id = us().ok_or("short message id")?,
             0x0800 => c.has_data = us().ok_or("short data set type")? != 0x0101,
+            0x0900 => c.status = us().ok_or("short status")?,
             0x1000 => c.sop_instance = text(),
             _ => {}
         }
@@ -306,7 +308,7 @@ fn association(
                             match c.field {
                                 C_ECHO_RQ => {
                                     let rsp = response(C_ECHO_RSP, &c, STATUS_SUCCESS);
-                                    send_command(&mut assoc, v.presentation_context_id, rsp)?;
+                                    assoc.send(&command_pdu(v.presentation_context_id, rsp))?;
                                 }
                                 C_STORE_RQ if c.has_data => {
                                     pending = Some((c, v.presentation_context_id));
@@ -342,7 +344,7 @@ fn association(
                             let pcid = *pcid;
                             pending = None;
                             data = Vec::new();
-                            send_command(&mut assoc, pcid, rsp)?;
+                            assoc.send(&command_pdu(pcid, rsp))?;
                         }
                     }
                 }
@@ -411,20 +413,152 @@ fn store(
     }
 }
 
-fn send_command(
-    assoc: &mut dicom_ul::association::server::ServerAssociation<TcpStream>,
-    pcid: u8,
-    command: Vec<u8>,
-) -> anyhow::Result<()> {
-    assoc.send(&Pdu::PData {
+/// A command set in one P-DATA PDU.
+fn command_pdu(pcid: u8, command: Vec<u8>) -> Pdu {
+    Pdu::PData {
         data: vec![PDataValue {
             presentation_context_id: pcid,
             value_type: PDataValueType::Command,
             is_last: true,
             data: command,
         }],
-    })?;
-    Ok(())
+    }
+}
+
+/// A C-STORE-RQ command set.
+fn store_rq(message_id: u16, sop_class: &str, sop_instance: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_element(&mut body, 0x0002, &uid_value(sop_class));
+    put_element(&mut body, 0x0100, &C_STORE_RQ.to_le_bytes());
+    put_element(&mut body, 0x0110, &message_id.to_le_bytes());
+    put_element(&mut body, 0x0700, &0u16.to_le_bytes());
+    put_element(&mut body, 0x0800, &0u16.to_le_bytes());
+    put_element(&mut body, 0x1000, &uid_value(sop_instance));
+    let mut out = Vec::with_capacity(body.len() + 12);
+    put_element(&mut out, 0x0000, &(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A PS3.10 file's SOP class, instance, transfer syntax, and where its data set starts. For
+/// files sluis made itself (the demo's scanner): the meta group in explicit VR little endian.
+pub(crate) fn file_meta(file: &[u8]) -> anyhow::Result<(String, String, String, usize)> {
+    if file.get(128..132) != Some(b"DICM") {
+        anyhow::bail!("not a PS3.10 file");
+    }
+    let mut at = 132;
+    let (mut class, mut instance, mut ts) = (String::new(), String::new(), String::new());
+    while let Some(head) = file.get(at..at + 8) {
+        if u16::from_le_bytes([head[0], head[1]]) != 2 {
+            break;
+        }
+        let element = u16::from_le_bytes([head[2], head[3]]);
+        let vr = &head[4..6];
+        let (len, start) = if matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT") {
+            let l = file
+                .get(at + 8..at + 12)
+                .ok_or_else(|| anyhow::anyhow!("meta truncated"))?;
+            (
+                u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize,
+                at + 12,
+            )
+        } else {
+            (usize::from(u16::from_le_bytes([head[6], head[7]])), at + 8)
+        };
+        let value = file
+            .get(start..start + len)
+            .ok_or_else(|| anyhow::anyhow!("meta truncated"))?;
+        let text = String::from_utf8_lossy(value)
+            .trim_end_matches(['\0', ' '])
+            .to_string();
+        match element {
+            0x0002 => class = text,
+            0x0003 => instance = text,
+            0x0010 => ts = text,
+            _ => {}
+        }
+        at = start + len;
+    }
+    Ok((class, instance, ts, at))
+}
+
+/// The demo's synthetic scanner: sends `files` by C-STORE over one association at most `rate`
+/// files per second, calling `sent` after each acknowledged store. Returns how many the edge
+/// accepted.
+pub(crate) fn store_scu(
+    addr: &str,
+    calling: &str,
+    called: &str,
+    files: &[std::path::PathBuf],
+    rate: f64,
+    sent: &mut dyn FnMut(usize),
+) -> anyhow::Result<usize> {
+    use dicom_ul::association::client::ClientAssociationOptions;
+    let mut options = ClientAssociationOptions::new()
+        .calling_ae_title(calling)
+        .called_ae_title(called)
+        .max_pdu_length(128 * 1024);
+    for class in SopClass::ALL {
+        options = options.with_presentation_context(
+            class.uid(),
+            vec![TransferSyntax::ExplicitVrLittleEndian.uid()],
+        );
+    }
+    let mut assoc = options.establish_with(addr)?;
+    let contexts: Vec<(u8, String)> = assoc
+        .presentation_contexts()
+        .iter()
+        .filter(|pc| pc.reason == dicom_ul::pdu::PresentationContextResultReason::Acceptance)
+        .map(|pc| (pc.id, pc.abstract_syntax.trim_end_matches('\0').to_string()))
+        .collect();
+    let chunk = (assoc.acceptor_max_pdu_length().max(16 * 1024) as usize).saturating_sub(64);
+    let started = std::time::Instant::now();
+    let mut accepted = 0;
+    for (i, path) in files.iter().enumerate() {
+        if rate > 0.0 {
+            let due = started + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let bytes = std::fs::read(path)?;
+        let (class, instance, _ts, start) = file_meta(&bytes)?;
+        let Some((pcid, _)) = contexts.iter().find(|(_, c)| *c == class) else {
+            anyhow::bail!("{}: no presentation context for {class}", path.display());
+        };
+        assoc.send(&command_pdu(
+            *pcid,
+            store_rq(i as u16 + 1, &class, &instance),
+        ))?;
+        let data = &bytes[start..];
+        let mut pieces = data.chunks(chunk).peekable();
+        while let Some(piece) = pieces.next() {
+            assoc.send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: *pcid,
+                    value_type: PDataValueType::Data,
+                    is_last: pieces.peek().is_none(),
+                    data: piece.to_vec(),
+                }],
+            })?;
+        }
+        match assoc.receive()? {
+            Pdu::PData { data } => {
+                let rsp = data
+                    .into_iter()
+                    .find(|v| v.value_type == PDataValueType::Command)
+                    .ok_or_else(|| anyhow::anyhow!("no C-STORE response"))?;
+                let c = parse_command(&rsp.data).map_err(anyhow::Error::msg)?;
+                if c.status == STATUS_SUCCESS {
+                    accepted += 1;
+                }
+            }
+            other => anyhow::bail!("unexpected PDU {other:?}"),
+        }
+        sent(i + 1);
+    }
+    let _ = assoc.release();
+    Ok(accepted)
 }
 
 #[cfg(test)]
@@ -440,7 +574,9 @@ mod tests {
             sop_class: "1.2.840.10008.5.1.4.1.1.501.2.1".into(),
             sop_instance: "1.2.3".into(),
             has_data: true,
+            status: 0,
         };
+
         let rsp = parse_command(&response(C_STORE_RSP, &rq, STATUS_SUCCESS)).unwrap();
         assert_eq!(rsp.field, C_STORE_RSP);
         assert_eq!(rsp.sop_class, rq.sop_class);

@@ -394,7 +394,7 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
             e["source"]
                 .as_str()
                 .unwrap()
-                .contains("C-STORE from SCANNER1")
+                .contains(" from SCANNER1 (127.0.0.1")
         );
     }
     let m = lock.metrics();
