@@ -85,13 +85,19 @@ pub(crate) struct LinkConfig {
     pub to: SocketAddr,
     #[serde(default = "any_port")]
     pub bind: SocketAddr,
-    /// Send rate in Mbit/s (0: as fast as the socket takes them).
-    #[serde(default)]
+    /// Send rate in Mbit/s: the link's line rate, or less than what the core can take. There is
+    /// no flow control on a one-way link; an edge that outruns the core loses objects (each is
+    /// reported by id). 0 sends as fast as the socket takes them.
+    #[serde(default = "default_rate")]
     pub rate_mbit: u64,
     #[serde(default = "default_sndbuf")]
     pub send_buffer: usize,
     #[serde(default = "default_heartbeat")]
     pub heartbeat_ms: u64,
+}
+
+fn default_rate() -> u64 {
+    1000
 }
 
 fn any_port() -> SocketAddr {

@@ -154,7 +154,11 @@ fn stored(events: &Path) -> usize {
     std::fs::read_to_string(events)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("\"event\":\"stored\"") || l.contains("\"event\":\"quarantined\""))
+        .filter(|l| {
+            ["stored", "quarantined", "lost", "rejected"]
+                .iter()
+                .any(|k| l.contains(&format!("\"event\":\"{k}\"")))
+        })
         .count()
 }
 
@@ -206,7 +210,7 @@ fn ours(
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "[link]\nto = \"127.0.0.1:{link}\"\n[edge]\nkey = \"edge.key\"\nspool = \"{spool}\"\n\
+            "[link]\nto = \"127.0.0.1:{link}\"\nrate_mbit = 2000\n[edge]\nkey = \"edge.key\"\nspool = \"{spool}\"\n\
              [dicom]\nlisten = \"127.0.0.1:{dicom}\"\nallowed_calling = [\"SCANNER1\"]\nmax_pdu = 131072\n"
         ),
     )?;
@@ -242,6 +246,22 @@ fn ours(
     }
     let end_to_end = start.elapsed().as_secs_f64();
     let n = stored(&events);
+    let lost = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            ["quarantined", "lost", "rejected"]
+                .iter()
+                .any(|k| l.contains(&format!("\"event\":\"{k}\"")))
+        })
+        .count();
+    if lost > 0 {
+        bail!(
+            "{lost} of {} scans were not stored (see {})",
+            files.len(),
+            events.display()
+        );
+    }
     if let Some(r) = &tmp_reassembly {
         let _ = std::fs::remove_dir_all(r);
         let _ = std::fs::remove_dir_all(&spool);

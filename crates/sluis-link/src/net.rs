@@ -56,28 +56,21 @@ impl Pacer {
         }
     }
 
-    /// Waits until `bytes` may be sent.
+    /// Accounts for `bytes` about to be sent, sleeping off any debt beyond a millisecond's
+    /// worth first. The bucket may go into debt by one send, so a sender never spins on the
+    /// clock: it sleeps, and the bucket credits whatever the sleep overshot.
     pub fn wait(&mut self, bytes: usize) {
         if self.rate == 0 {
             return;
         }
-        let burst = (self.rate as f64 / 100.0).max(65536.0);
-        loop {
-            let now = Instant::now();
-            self.tokens = (self.tokens
-                + now.duration_since(self.last).as_secs_f64() * self.rate as f64)
-                .min(burst);
-            self.last = now;
-            if self.tokens >= bytes as f64 {
-                self.tokens -= bytes as f64;
-                return;
-            }
-            let need = (bytes as f64 - self.tokens) / self.rate as f64;
-            if need > 0.0005 {
-                std::thread::sleep(Duration::from_secs_f64(need));
-            } else {
-                std::hint::spin_loop();
-            }
+        let rate = self.rate as f64;
+        let burst = (rate / 100.0).max(65536.0);
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
+        self.last = now;
+        self.tokens -= bytes as f64;
+        if self.tokens < -rate / 1000.0 {
+            std::thread::sleep(Duration::from_secs_f64(-self.tokens / rate));
         }
     }
 }

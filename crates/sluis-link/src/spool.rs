@@ -5,8 +5,8 @@
 //!
 //! Layout: `objects/<id, 20 digits>.obj`, each `"SLSP" | meta length u32 BE | meta (UTF-8
 //! JSON) | the object's bytes`, so that an object and its meta become durable with one fsync;
-//! `sent-below` (decimal, replaced atomically and fsynced) and `next-id` (a hint: on open the next
-//! id is also above every file and `sent-below`, so it needs no fsync of its own).
+//! `sent-below` and `next-id` (decimal, replaced atomically; see [`Spool::mark_sent`] for when
+//! they are made durable: on open the next id is above both and above every file).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -83,11 +83,13 @@ fn header(path: &Path) -> std::io::Result<(u64, String)> {
     ))
 }
 
-fn write_small(path: &Path, text: &str) -> std::io::Result<()> {
+fn write_small(path: &Path, text: &str, durable: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(text.as_bytes())?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)
 }
 
@@ -217,14 +219,29 @@ impl Spool {
         self.lock().sent_below
     }
 
-    /// Records that `id` was sent, then drops the oldest sent objects beyond the budget.
+    /// Records that `id` was sent, then drops the oldest sent objects beyond the budget (down
+    /// to nine tenths of it, so that pruning is occasional).
+    ///
+    /// `sent-below` is written without an fsync: after a crash the edge may send a few objects
+    /// again, which the core drops as duplicates. Before any object is deleted, `next-id` is
+    /// made durable, so that ids never go back even when every spooled object has been pruned.
     pub fn mark_sent(&self, id: u64) -> Result<(), SpoolError> {
         let mut st = self.lock();
         if id + 1 > st.sent_below {
             st.sent_below = id + 1;
-            write_small(&self.dir.join("sent-below"), &st.sent_below.to_string())?;
+            write_small(
+                &self.dir.join("sent-below"),
+                &st.sent_below.to_string(),
+                false,
+            )?;
         }
-        while st.bytes > self.budget {
+        if st.bytes <= self.budget {
+            return Ok(());
+        }
+        write_small(&self.dir.join("next-id"), &st.next_id.to_string(), true)?;
+        sync_dir(&self.dir)?;
+        let target = self.budget / 10 * 9;
+        while st.bytes > target {
             let Some((&old, &len)) = st.objects.iter().next() else {
                 break;
             };
