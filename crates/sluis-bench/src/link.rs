@@ -154,14 +154,16 @@ fn raw_udp(total: u64, size: usize) -> Result<(f64, f64)> {
     let addr = rx.local_addr()?;
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let count = (total / size as u64).max(1);
-    let t = std::thread::spawn(move || {
-        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        tx.connect(addr).expect("connect");
+    let t = std::thread::spawn(move || -> std::io::Result<()> {
+        let tx = UdpSocket::bind("127.0.0.1:0")?;
+        tx.connect(addr)?;
         let d = vec![0xA5u8; size];
         for _ in 0..count {
             while tx.send(&d).is_err() {}
         }
+        Ok(())
     });
+
     let mut buf = vec![0u8; 65536];
     let mut got = 0u64;
     let mut first = None;
