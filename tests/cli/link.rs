@@ -735,3 +735,34 @@ fn a_verified_object_the_core_lost_before_the_vault_had_it_is_reported_and_repla
         "{ev:#?}"
     );
 }
+
+#[test]
+fn check_validates_both_ends_and_names_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let ok = sluis(&["core", "--config", s(&lock.core), "--check"]);
+    assert_exit(&ok, 0);
+    let out = stdout(&ok);
+    assert!(out.contains("ok    edge public key"), "{out}");
+    assert!(out.contains("UDP receive buffer"), "{out}");
+    assert!(out.contains("check passed"), "{out}");
+    assert_exit(&sluis(&["edge", "--config", s(&lock.edge), "--check"]), 0);
+    // A missing key and an unknown setting are named; the exit code says "environment".
+    std::fs::remove_file(dir.path().join("edge.key")).unwrap();
+    let bad = sluis(&["edge", "--config", s(&lock.edge), "--check"]);
+    assert_exit(&bad, 3);
+    assert!(
+        stdout(&bad).contains("FAIL  signing key"),
+        "{}",
+        stdout(&bad)
+    );
+    let cfg = std::fs::read_to_string(&lock.core).unwrap() + "[worker]\nmemory = 1\n";
+    std::fs::write(&lock.core, cfg).unwrap();
+    let bad = sluis(&["core", "--config", s(&lock.core), "--check"]);
+    assert_exit(&bad, 3);
+    assert!(
+        crate::stderr(&bad).contains("unknown field `memory`"),
+        "{}",
+        crate::stderr(&bad)
+    );
+}
