@@ -816,10 +816,10 @@ pub(crate) fn log_records(vault: &Path) -> Vec<Value> {
             let mut at = 0;
             while at + 2 <= b.len() {
                 let n = usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
-                if let Some(rec) = b.get(at + 2..at + 2 + n) {
-                    if let Ok(v) = serde_json::from_slice::<Value>(rec) {
-                        out.push(v);
-                    }
+                if let Some(rec) = b.get(at + 2..at + 2 + n)
+                    && let Ok(v) = serde_json::from_slice::<Value>(rec)
+                {
+                    out.push(v);
                 }
                 at += 2 + n;
             }
