@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use sha2::Digest as _;
 use sluis_link::receiver::Event;
 use sluis_link::{wire, Coding, EdgeKey, Ledger, MemWorkspace, Receiver, ReceiverLimits, ReceiverMetrics, Sender};
 
@@ -33,7 +32,7 @@ fn fixture() -> &'static Fixture {
             let (a, e) = shape.block_range(b).expect("block");
             s.block(1, object.len() as u64, b as u32, &object[a as usize..e as usize], &mut |d| datagrams.push(d.to_vec()));
         }
-        let digest: [u8; 32] = sha2::Sha256::digest(&object).into();
+        let digest = wire::object_digest(&object);
         datagrams.push(s.end(1, object.len() as u64, &digest, b"{}"));
         datagrams.push(s.heartbeat(1, 2, 0, 1000));
         Fixture { object, datagrams }

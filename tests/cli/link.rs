@@ -619,8 +619,7 @@ fn hostile_datagrams_and_forged_objects_do_not_stop_the_core_or_reach_the_vault(
             &mut |d| grams.push(d.to_vec()),
         );
     }
-    use sha2::Digest as _;
-    let digest: [u8; 32] = sha2::Sha256::digest(&payload).into();
+    let digest = sluis_link::wire::object_digest(&payload);
     grams.push(sender.end(1, payload.len() as u64, &digest, b"{}"));
     grams.push(sender.heartbeat(1, 1000, 0, 100));
     for d in &grams {

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use sha2::Digest as _;
 use sluis_link::{Coding, EdgeKey, Sender};
 
 fn framed(datagrams: &[Vec<u8>]) -> Vec<u8> {
@@ -40,7 +39,7 @@ fn main() -> std::io::Result<()> {
                 &mut |d| grams.push(d.to_vec()),
             );
         }
-        let digest: [u8; 32] = sha2::Sha256::digest(&object).into();
+        let digest = sluis_link::wire::object_digest(&object);
         grams.push(s.end(id, len as u64, &digest, b"{}"));
         grams.push(s.heartbeat(5, id + 1, 1, 1000));
         grams.push(s.manifest(&[(id, len as u64)]));

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::metrics::SenderMetrics;
 use crate::receiver::{Event, Receiver, Workspace};
 use crate::sender::Sender;
@@ -216,7 +214,7 @@ impl LinkOut {
         self.send(&start);
         self.flush_deferred();
         let shape = self.sender.coding().shape(length);
-        let mut hasher = Sha256::new();
+        let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; usize::try_from(shape.block_bytes()).unwrap_or(0)];
         for block in 0..shape.blocks() {
             let Some((a, b)) = shape.block_range(block) else {
@@ -242,7 +240,7 @@ impl LinkOut {
             self.out.flush();
             tick(self);
         }
-        let digest: [u8; 32] = hasher.finalize().into();
+        let digest: [u8; 32] = *hasher.finalize().as_bytes();
         let copies = self.sender.coding().end_copies;
         let end = self.sender.end(entry.id, length, &digest, meta);
         self.send(&end);
@@ -457,18 +455,23 @@ impl DirWorkspace {
     /// hash to the digest recorded beside it). Returns its path if so.
     pub fn check_ready(&self, id: u64) -> Option<PathBuf> {
         let path = self.ready().join(format!("{id:020}.obj"));
-        let want = std::fs::read_to_string(self.ready().join(format!("{id:020}.sha256"))).ok()?;
+        let want = std::fs::read_to_string(self.ready().join(format!("{id:020}.b3"))).ok()?;
         let mut f = File::open(&path).ok()?;
-        let mut h = Sha256::new();
+        let mut h = blake3::Hasher::new();
         std::io::copy(&mut f, &mut h).ok()?;
-        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let got: String = h
+            .finalize()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         (got == want.trim()).then_some(path)
     }
 
     /// Removes a stored object (and its digest) from `ready/`.
     pub fn remove_ready(ready: &Path, id: u64) {
         let _ = std::fs::remove_file(ready.join(format!("{id:020}.obj")));
-        let _ = std::fs::remove_file(ready.join(format!("{id:020}.sha256")));
+        let _ = std::fs::remove_file(ready.join(format!("{id:020}.b3")));
     }
 }
 
@@ -498,7 +501,7 @@ impl Workspace for DirWorkspace {
     fn read_at(&mut self, part: &mut DirPart, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         part.file.read_exact_at(buf, offset)
     }
-    /// Renames the part into `ready/` beside `<id>.sha256`, the digest it verified with. No
+    /// Renames the part into `ready/` beside `<id>.b3`, the digest it verified with. No
     /// fsync: the ledger keeps the id pending until the owner confirms it safe, and
     /// [`DirWorkspace::check_ready`] re-verifies it after a crash.
     fn commit(
@@ -509,7 +512,7 @@ impl Workspace for DirWorkspace {
     ) -> std::io::Result<PathBuf> {
         let to = self.ready().join(format!("{object:020}.obj"));
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(self.ready().join(format!("{object:020}.sha256")), hex)?;
+        std::fs::write(self.ready().join(format!("{object:020}.b3")), hex)?;
         std::fs::rename(&part.path, &to)?;
         Ok(to)
     }

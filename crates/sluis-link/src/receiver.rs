@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use raptorq::{EncodingPacket, ObjectTransmissionInformation, PayloadId, SourceBlockDecoder};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::keys::EdgeVerifier;
 use crate::metrics::ReceiverMetrics;
@@ -296,7 +295,7 @@ struct Session<P> {
     done: Vec<u64>,
     done_count: u64,
     hashed: u64,
-    hasher: Sha256,
+    hasher: blake3::Hasher,
     end: Option<(u64, [u8; 32], Vec<u8>)>,
     /// Whether the cut came from a signed Start.
     signed_shape: bool,
@@ -314,7 +313,7 @@ impl<P> Session<P> {
             done: Vec::new(),
             done_count: 0,
             hashed: 0,
-            hasher: Sha256::new(),
+            hasher: blake3::Hasher::new(),
             end: None,
             signed_shape: false,
             last: now,
@@ -1044,7 +1043,7 @@ impl<W: Workspace> Receiver<W> {
         let Some((length, digest_signed, meta)) = s.end.take() else {
             return;
         };
-        let got: [u8; 32] = s.hasher.finalize().into();
+        let got: [u8; 32] = *s.hasher.finalize().as_bytes();
         let part = match s.part.take() {
             Some(p) => p,
             None => match self.workspace.create(id, 0) {

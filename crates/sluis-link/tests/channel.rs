@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng as _, RngExt as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
-use sha2::{Digest as _, Sha256};
 use sluis_link::receiver::Event;
 use sluis_link::{
     Coding, EdgeKey, Ledger, MemWorkspace, Receiver, ReceiverLimits, ReceiverMetrics, Sender,
@@ -37,7 +36,7 @@ pub(crate) fn datagrams(sender: &mut Sender, id: u64, data: &[u8]) -> Vec<Vec<u8
             &mut |d| out.push(d.to_vec()),
         );
     }
-    let digest: [u8; 32] = Sha256::digest(data).into();
+    let digest = sluis_link::wire::object_digest(data);
     for _ in 0..sender.coding().end_copies {
         out.push(sender.end(id, data.len() as u64, &digest, b"{\"source\":\"test\"}"));
     }
