@@ -1,5 +1,5 @@
 //! `sluis-bench link`: goodput of the one-way link over loopback, with authentication (Ed25519
-//! per object), SHA-256 digests, RaptorQ repair and durable reassembly all on, the sender and the
+//! per object), BLAKE3 digests, RaptorQ repair and durable reassembly all on, the sender and the
 //! receiver in separate processes so that each one's CPU time is its own.
 //!
 //! The peer, ANSSI's lidi 2.1.1, is not packaged for Debian, crates.io, PyPI or npm and cannot
@@ -316,7 +316,7 @@ pub(crate) fn run(quick: bool, gib: f64, dir: Option<PathBuf>) -> Result<()> {
     };
     println!(
         "link goodput over loopback, {} MiB per run, sender and receiver in separate processes; \
-         Ed25519 per object, SHA-256, RaptorQ, reassembly on disk all on; net.core.rmem_max = {}",
+         Ed25519 per object, BLAKE3, RaptorQ, reassembly on disk all on; net.core.rmem_max = {}",
         total >> 20,
         std::fs::read_to_string("/proc/sys/net/core/rmem_max")
             .unwrap_or_default()

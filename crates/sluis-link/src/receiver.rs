@@ -139,7 +139,7 @@ impl<L> VerifiedObject<L> {
     pub fn length(&self) -> u64 {
         self.length
     }
-    /// Its SHA-256, as signed by the edge.
+    /// Its BLAKE3 digest ([`crate::wire::object_digest`]), as signed by the edge.
     pub fn digest(&self) -> &[u8; 32] {
         &self.digest
     }
