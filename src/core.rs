@@ -576,10 +576,14 @@ impl Pipeline {
                 // The worker's output is parsed again here, as hostile as anything from the
                 // enclave: a compromised worker cannot hand the vault anything but a scan that
                 // passes the sanitiser.
-                let canonical = std::fs::read(&out);
+                // Read within the limits: a compromised worker may have written anything.
+                let canonical = crate::files::read_bounded(&out, &self.limits);
                 let _ = std::fs::remove_file(&out);
                 match canonical
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| match e {
+                        Failure::Refused { refusal, .. } => refusal.to_string(),
+                        other => format!("{other:?}"),
+                    })
                     .and_then(|b| sanitise(&b, &self.limits).map_err(|r| r.to_string()))
                 {
                     Ok(s) => match self.vault.store(&s.scan, &actor) {
@@ -865,6 +869,9 @@ pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> 
     set(Resource::As, args.address_space_mb << 20)?;
     set(Resource::Cpu, args.cpu_seconds)?;
     set(Resource::Nofile, args.open_files)?;
+    // No file it writes may be larger than the parent will read back.
+    set(Resource::Fsize, limits.max_file_bytes)?;
+
     let network_isolated = args.isolate_network && isolate_network();
     let input = crate::files::read_bounded(&args.input, limits)?;
     let result = match sanitise(&input, limits) {

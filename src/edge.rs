@@ -495,7 +495,23 @@ fn watch_drop(
                 );
                 continue;
             }
-            match std::fs::read(&path) {
+            // Read at most `max` + 1 bytes: the file may have grown since its size was read.
+            let read = std::fs::File::open(&path).and_then(|f| {
+                use std::io::Read as _;
+                let mut bytes = Vec::new();
+                f.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+                Ok(bytes)
+            });
+            if read.as_ref().is_ok_and(|b| b.len() as u64 > max) {
+                refuse(
+                    &d.dir,
+                    &path,
+                    &format!("grew past max_object_bytes {max} while being read"),
+                    metrics,
+                );
+                continue;
+            }
+            match read {
                 Ok(bytes) => {
                     let m = serde_json::json!({
                         "source": "drop",

@@ -834,3 +834,44 @@ fn get_metrics(port: u16) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+#[test]
+fn the_drop_folder_takes_only_complete_files_and_refuses_oversized_ones_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let cfg = std::fs::read_to_string(&lock.edge).unwrap().replace(
+        "spool = \"spool\"\n",
+        "spool = \"spool\"\nmax_object_bytes = 100000\n",
+    );
+    std::fs::write(&lock.edge, cfg).unwrap();
+    let scans = synth_many(&dir.path().join("scans"), 1, 71);
+    let small = scans
+        .iter()
+        .find(|p| p.to_string_lossy().contains("truth"))
+        .unwrap();
+    let _core = lock.core();
+    let _edge = lock.edge();
+    let drop_dir = dir.path().join("drop");
+    // Being written: ignored, however long it sits there.
+    std::fs::write(drop_dir.join("half.dcs.part"), b"not yet").unwrap();
+    std::fs::write(drop_dir.join("big.dcs"), vec![7u8; 200_000]).unwrap();
+    lock.drop_files(std::slice::from_ref(small));
+    let ev = lock.wait(Duration::from_secs(20), |e| count(e, "stored") >= 1);
+    assert_eq!(count(&ev, "stored"), 1, "{ev:#?}");
+    let refused = drop_dir.join("refused");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !refused.join("big.dcs.reason").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reason = std::fs::read_to_string(refused.join("big.dcs.reason")).unwrap();
+    assert!(reason.contains("max_object_bytes"), "{reason}");
+    assert!(refused.join("big.dcs").exists());
+    assert!(
+        drop_dir.join("half.dcs.part").exists(),
+        "a file being written is left alone"
+    );
+    assert!(
+        lock.edge_metrics()
+            .contains("sluis_link_tx_inputs_refused_total 1")
+    );
+}
