@@ -631,7 +631,6 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(id);
-        let _ = path;
         DirWorkspace::remove_ready(&self.ready, id);
     }
 

@@ -425,8 +425,6 @@ fn run_lock(
     let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let scu = {
         let (files, progress) = (sent.to_vec(), progress.clone());
-        let addr = format!("DEMO-SCANNER@127.0.0.1:{dicom}");
-        let _ = addr;
         let target = format!("SLUIS-EDGE@127.0.0.1:{dicom}");
         std::thread::spawn(move || {
             crate::dimse::store_scu(
@@ -513,11 +511,10 @@ fn run_lock(
     let mut fates = std::collections::HashMap::new();
 
     for e in &events {
-        let Some(id) = e["edge_id"].as_u64() else {
+        if e["edge_id"].as_u64().is_none() {
             continue;
-        };
+        }
         // Drop-folder files name themselves; a C-STORE names its SOP instance.
-        let _ = id;
         let source = e["source"].as_str().unwrap_or_default();
         let name = match source.split_once("drop folder file ") {
             Some((_, n)) => n.to_string(),

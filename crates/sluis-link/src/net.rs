@@ -144,9 +144,9 @@ impl LinkOut {
         let seg =
             wire::DATA_HEADER_LEN + wire::TRAILER_LEN + usize::from(sender.coding().symbol_size());
         let gso = enable_gso(&sock, seg).then_some(seg);
-        // GSO is per send call; the option is read by the kernel on every send, so turn it
-        // back off for single datagrams by sending them with their own size (below the segment
-        // size they go out unsplit).
+        // With the option set, a send of several segments is split by the kernel; a single
+        // datagram no larger than the segment size (every non-data record) goes out as it is.
+
         LinkOut {
             out: Out {
                 sock,
@@ -422,7 +422,8 @@ impl<'a> Gro<'a> {
         };
         let data = self.buf.get(..n).unwrap_or_default();
         let seg = seg.unwrap_or(n.max(1));
-        Ok(data.chunks(seg))
+        // An empty datagram is a datagram too: it reaches the receiver and is counted malformed.
+        Ok(data.chunks(seg).chain((n == 0).then_some(data)))
     }
 }
 
