@@ -1,0 +1,335 @@
+//! Decoding one captured frame into what the detections need, with `etherparse`.
+//!
+//! The decoder is lax on purpose: a frame cut short by the snap length still yields its
+//! addresses and ports, because a truncated frame from an unknown device is still a new device.
+//! Nothing here allocates; the payload is a slice of the frame.
+
+use std::net::IpAddr;
+
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+use crate::capture::LinkType;
+
+/// A MAC address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Mac(pub [u8; 6]);
+
+impl Mac {
+    /// The broadcast address.
+    pub const BROADCAST: Mac = Mac([0xff; 6]);
+
+    /// True for broadcast and multicast addresses (the group bit).
+    pub fn is_group(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
+    /// Parses `aa:bb:cc:dd:ee:ff` (or with dashes).
+    pub fn parse(text: &str) -> Option<Mac> {
+        let mut out = [0u8; 6];
+        let mut parts = text.split([':', '-']);
+        for byte in &mut out {
+            let part = parts.next()?;
+            if part.len() != 2 {
+                return None;
+            }
+            *byte = u8::from_str_radix(part, 16).ok()?;
+        }
+        parts.next().is_none().then_some(Mac(out))
+    }
+}
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+/// TCP flag bits as on the wire.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// IP protocol numbers the watch names.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+
+    /// The name EVE uses for a protocol number.
+    pub fn name(p: u8) -> String {
+        match p {
+            ICMP => "ICMP".into(),
+            TCP => "TCP".into(),
+            UDP => "UDP".into(),
+            ICMPV6 => "IPv6-ICMP".into(),
+            other => format!("{other:03}"),
+        }
+    }
+}
+
+/// An ARP packet (Ethernet/IPv4 only; others are counted as unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arp {
+    /// 1 = request, 2 = reply.
+    pub op: u16,
+    /// Sender hardware address.
+    pub sender_mac: Mac,
+    /// Sender protocol address.
+    pub sender_ip: std::net::Ipv4Addr,
+    /// Target hardware address.
+    pub target_mac: Mac,
+    /// Target protocol address.
+    pub target_ip: std::net::Ipv4Addr,
+}
+
+/// The IP layer and above.
+#[derive(Clone, Copy, Debug)]
+pub struct Ip<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Source port (ICMP: type).
+    pub sport: u16,
+    /// Destination port (ICMP: code).
+    pub dport: u16,
+    /// TCP flags, 0 otherwise.
+    pub flags: u8,
+    /// Transport payload bytes captured.
+    pub payload: &'a [u8],
+    /// Length of the IP packet on the wire (from the header when it can be read).
+    pub wire_len: u32,
+    /// True when the packet is a non-first fragment (no ports).
+    pub fragment: bool,
+}
+
+/// What a frame carries.
+#[derive(Clone, Copy, Debug)]
+pub enum Net<'a> {
+    /// ARP.
+    Arp(Arp),
+    /// IPv4 or IPv6.
+    Ip(Ip<'a>),
+    /// Another EtherType (LLDP, STP, …).
+    Other(u16),
+}
+
+/// One decoded frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<'a> {
+    /// Source MAC (zero for raw-IP captures).
+    pub src_mac: Mac,
+    /// Destination MAC.
+    pub dst_mac: Mac,
+    /// The (outer) VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    /// The payload.
+    pub net: Net<'a>,
+}
+
+/// Why a frame could not be decoded at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Shorter than a link header.
+    TooShort,
+    /// A link type the watch does not decode.
+    Unsupported,
+}
+
+/// Decodes one frame. Never panics; a frame too short for its link header is an error, anything
+/// shorter further up is decoded as far as it goes.
+pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Result<Packet<'_>, DecodeError> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| DecodeError::TooShort)?
+        }
+        LinkType::RawIp => LaxSlicedPacket::from_ip(data).map_err(|_| DecodeError::TooShort)?,
+        LinkType::LinuxSll => {
+            // etherparse decodes the SLL header only in its strict slicer; that is fine here
+            // since its payload is then sliced laxly below.
+            let sll =
+                etherparse::LinuxSllSlice::from_slice(data).map_err(|_| DecodeError::TooShort)?;
+            let et = match sll.protocol_type() {
+                etherparse::LinuxSllProtocolType::EtherType(et) => et,
+                _ => return Err(DecodeError::Unsupported),
+            };
+            let payload = sll.payload_slice();
+            let mut p = LaxSlicedPacket::from_ether_type(et, payload);
+            p.link = None;
+            p
+        }
+        LinkType::Other(_) => return Err(DecodeError::Unsupported),
+    };
+    let (src_mac, dst_mac) = match &sliced.link {
+        Some(etherparse::LinkSlice::Ethernet2(eth)) => (Mac(eth.source()), Mac(eth.destination())),
+        _ => (Mac::default(), Mac::default()),
+    };
+    let vlan = sliced.vlan_ids().first().map(|v| v.value());
+    let net = match &sliced.net {
+        Some(LaxNetSlice::Arp(arp)) => match arp_fields(arp) {
+            Some(a) => Net::Arp(a),
+            None => Net::Other(0x0806),
+        },
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let total = u32::from(h.total_len());
+            let fragment = h.fragments_offset().value() != 0;
+            Net::Ip(ip_fields(
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload().ip_number.0,
+                &sliced.transport,
+                v4.payload().payload,
+                total,
+                fragment,
+            ))
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let total = u32::from(h.payload_length()).saturating_add(40);
+            Net::Ip(ip_fields(
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload().ip_number.0,
+                &sliced.transport,
+                v6.payload().payload,
+                total,
+                v6.is_payload_fragmented(),
+            ))
+        }
+        None => {
+            let et = sliced.ether_payload().map_or(0, |p| p.ether_type.0);
+            Net::Other(et)
+        }
+    };
+    let _ = orig_len;
+    Ok(Packet {
+        src_mac,
+        dst_mac,
+        vlan,
+        net,
+    })
+}
+
+fn arp_fields(arp: &etherparse::ArpPacketSlice<'_>) -> Option<Arp> {
+    let mac = |b: &[u8]| -> Option<Mac> { Some(Mac(<[u8; 6]>::try_from(b).ok()?)) };
+    let ip = |b: &[u8]| -> Option<std::net::Ipv4Addr> {
+        Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).ok()?))
+    };
+    Some(Arp {
+        op: arp.operation().0,
+        sender_mac: mac(arp.sender_hw_addr())?,
+        sender_ip: ip(arp.sender_protocol_addr())?,
+        target_mac: mac(arp.target_hw_addr())?,
+        target_ip: ip(arp.target_protocol_addr())?,
+    })
+}
+
+fn ip_fields<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    transport: &Option<TransportSlice<'a>>,
+    ip_payload: &'a [u8],
+    wire_len: u32,
+    fragment: bool,
+) -> Ip<'a> {
+    let (sport, dport, flags, payload) = match transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let mut f = 0u8;
+            if t.fin() {
+                f |= tcp_flags::FIN;
+            }
+            if t.syn() {
+                f |= tcp_flags::SYN;
+            }
+            if t.rst() {
+                f |= tcp_flags::RST;
+            }
+            if t.ack() {
+                f |= tcp_flags::ACK;
+            }
+            (t.source_port(), t.destination_port(), f, t.payload())
+        }
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), 0, u.payload()),
+        Some(TransportSlice::Icmpv4(i)) => (
+            u16::from(i.type_u8()),
+            u16::from(i.code_u8()),
+            0,
+            i.payload(),
+        ),
+        Some(TransportSlice::Icmpv6(i)) => (
+            u16::from(i.type_u8()),
+            u16::from(i.code_u8()),
+            0,
+            i.payload(),
+        ),
+        _ => (0, 0, 0, ip_payload),
+    };
+    Ip {
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        flags,
+        payload,
+        wire_len,
+        fragment,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse_and_print() {
+        let m = Mac::parse("02:1a:FF:00:0b:0c").unwrap();
+        assert_eq!(m.to_string(), "02:1a:ff:00:0b:0c");
+        assert!(Mac::parse("02:1a:ff:00:0b").is_none());
+        assert!(Mac::parse("02:1a:ff:00:0b:0c:0d").is_none());
+        assert!(Mac::parse("02:1a:ff:00:0b:zz").is_none());
+        assert!(Mac::BROADCAST.is_group());
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_decodes_or_errors() {
+        let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 11112, 1, 1000)
+            .syn();
+        let mut frame = Vec::new();
+        builder.write(&mut frame, b"hello").unwrap();
+        let full = decode(LinkType::Ethernet, &frame, 0).unwrap();
+        match full.net {
+            Net::Ip(ip) => {
+                assert_eq!((ip.sport, ip.dport, ip.proto), (40000, 11112, proto::TCP));
+                assert_eq!(ip.flags & tcp_flags::SYN, tcp_flags::SYN);
+                assert_eq!(ip.payload, b"hello");
+            }
+            other => panic!("{other:?}"),
+        }
+        for cut in 0..frame.len() {
+            let _ = decode(LinkType::Ethernet, &frame[..cut], 0);
+            let _ = decode(LinkType::RawIp, &frame[..cut], 0);
+            let _ = decode(LinkType::LinuxSll, &frame[..cut], 0);
+        }
+    }
+}
