@@ -23,6 +23,8 @@
 //!
 //! Not modelled: scatter, beam hardening, the fan-beam geometry and detector afterglow.
 //!
+//! [`enclave`] generates labelled scanner-enclave network traffic as pcap, for the enclave watch.
+//!
 //! Nothing in the production paths uses this crate.
 //!
 //! ```
@@ -43,6 +45,7 @@ use sluis_scan::datetime::Timestamp;
 use sluis_scan::model::*;
 
 pub mod detector;
+pub mod enclave;
 pub mod hostile;
 mod layout;
 mod scene;

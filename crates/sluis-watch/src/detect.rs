@@ -331,7 +331,6 @@ impl Watch {
                 if has_mac {
                     self.bind(ts, ip.src, p.src_mac, "ip");
                 }
-                self.see_ip(ts, ip.src, has_mac.then_some(p.src_mac));
                 self.ip(ts, &ip, has_mac.then_some((p.src_mac, p.dst_mac)));
             }
             Net::Other(_) => {}
@@ -536,8 +535,9 @@ impl Watch {
             };
             if from_init {
                 flow.last_from_init = ts;
-                // A new burst after a pause is a new callback, for beacon scoring.
-                if gap >= SECOND {
+                // For beacon scoring a TCP connection is one callback (as Zeek's conn records
+                // that RITA reads); a UDP or ICMP exchange after 30 s of quiet is a new one.
+                if ip.proto != proto::TCP && gap >= 30 * SECOND {
                     self.connection_event(ts, init, resp, ip.proto, len, rule);
                 } else {
                     self.connection_bytes(init, resp, ip.proto, len);
@@ -578,6 +578,13 @@ impl Watch {
         if self.flows.len() >= self.t.flow_table_max {
             self.evict(ts);
         }
+        // A new address is one that starts something (or answers ARP): replies from outside
+        // addresses are the flow's business, not a device on the segment.
+        self.see_ip(
+            ts,
+            init.0,
+            if src_started { macs.map(|m| m.0) } else { None },
+        );
         let hour = hour_of(ts);
         let rule = self
             .policy
@@ -786,10 +793,10 @@ impl Watch {
         proto_num: u8,
         len: u64,
     ) {
-        if let Some(s) = self.series.get_mut(&(init.0, resp.0, proto_num, resp.1)) {
-            if let Some(last) = s.times.back_mut() {
-                last.1 = last.1.saturating_add(len);
-            }
+        if let Some(s) = self.series.get_mut(&(init.0, resp.0, proto_num, resp.1))
+            && let Some(last) = s.times.back_mut()
+        {
+            last.1 = last.1.saturating_add(len);
         }
     }
 
@@ -814,13 +821,16 @@ impl Watch {
             else {
                 continue;
             };
-            if score.score >= threshold {
+            // Beyond RITA: a beacon must also be regular in time (gap score of at least 0.6), so
+            // that small constant-size queries at random times (DNS, ARP-like chatter) never
+            // score as beacons on their size regularity alone.
+            if score.score >= threshold && (score.ts_skew + score.ts_madm) / 2.0 >= 0.6 {
                 s.alerted = true;
                 let last = s.times.back().map_or(end, |(t, _)| *t);
                 found.push((*key, score, last));
             }
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.sort_by_key(|a| a.0);
         for ((src, dst, proto_num, port), score, last) in found {
             let from = self.policy.name_of(&src);
             let to = self.policy.name_of(&dst);
@@ -943,10 +953,8 @@ impl Watch {
                     .with("query", q.name.clone());
                     a.dns = Some((q.name.clone(), q.rtype.clone()));
                     a.macs = macs;
-                    self.raise(
-                        key_hash((Rule::DnsNameNotAllowed, ip.src, q.name.as_str())),
-                        a,
-                    );
+                    let domain = dns::registered_domain(&q.name);
+                    self.raise(key_hash((Rule::DnsNameNotAllowed, ip.src, domain)), a);
                 }
                 self.tunnel_stats(ts, ip, &q);
             }
@@ -1083,7 +1091,6 @@ impl Watch {
         self.stats.flow_records = self.stats.flow_records.saturating_add(1);
         self.clock(r.start);
         self.see_ip(r.start, r.src.0, None);
-        self.see_ip(r.start, r.dst.0, None);
         let hour = hour_of(r.start);
         let port = if r.proto == proto::ICMP || r.proto == proto::ICMPV6 {
             0

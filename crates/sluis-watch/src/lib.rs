@@ -18,8 +18,11 @@ pub mod capture;
 pub mod detect;
 pub mod dns;
 pub mod eve;
+pub mod ipfix;
 pub mod packet;
 pub mod policy;
+pub mod run;
+pub mod sink;
 
 pub use alert::{Alert, Rule};
 pub use detect::{FlowRecord, Stats, Watch};

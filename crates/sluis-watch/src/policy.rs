@@ -355,14 +355,14 @@ impl Policy {
                 );
             }
             let index = policy.devices.len();
-            if let Some(m) = mac {
-                if let Some(other) = policy.by_mac.insert(m, index) {
-                    let other = policy.devices.get(other).map_or("", |d| d.name.as_str());
-                    err(
-                        d.mac.as_ref().map_or(dev.span(), Spanned::span),
-                        format!("MAC {m} is also given to device {other:?}"),
-                    );
-                }
+            if let Some(m) = mac
+                && let Some(other) = policy.by_mac.insert(m, index)
+            {
+                let other = policy.devices.get(other).map_or("", |d| d.name.as_str());
+                err(
+                    d.mac.as_ref().map_or(dev.span(), Spanned::span),
+                    format!("MAC {m} is also given to device {other:?}"),
+                );
             }
             for ip in &ips {
                 if let Some(other) = policy.by_ip.insert(*ip, index) {
@@ -439,13 +439,14 @@ impl Policy {
                     }
                 }
             }
-            if let Ok(pn) = proto_num {
-                if (pn == proto::TCP || pn == proto::UDP) && ports.is_empty() {
-                    flow_errors.push((
-                        f.span(),
-                        "a tcp or udp flow needs `ports`: an allow-list has no wildcard".into(),
-                    ));
-                }
+            if let Ok(pn) = proto_num
+                && (pn == proto::TCP || pn == proto::UDP)
+                && ports.is_empty()
+            {
+                flow_errors.push((
+                    f.span(),
+                    "a tcp or udp flow needs `ports`: an allow-list has no wildcard".into(),
+                ));
             }
             let hours = match &fl.hours {
                 None => Ok((0, 24)),

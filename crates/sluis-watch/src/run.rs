@@ -1,0 +1,122 @@
+//! Driving the engine from an input to the end: the loops the CLI and the tests share.
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::alert::Alert;
+use crate::capture::{self, CaptureError, Micros, Record};
+use crate::detect::Watch;
+use crate::ipfix::Collector;
+
+fn now_micros() -> Micros {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Feeds one capture record to the engine.
+pub fn feed(watch: &mut Watch, record: Record<'_>) {
+    match record {
+        Record::Frame {
+            ts,
+            link,
+            data,
+            orig_len,
+        } => watch.frame(ts, link, data, orig_len),
+        Record::Drops { ts, total } => watch.drops(ts, total),
+    }
+}
+
+/// Reads a pcap or pcapng file through the engine, handing every alert to `on_alert` as it is
+/// raised, then scores beacons over the whole capture. Returns the number of frames.
+pub fn capture_file(
+    path: &Path,
+    watch: &mut Watch,
+    on_alert: &mut impl FnMut(&Alert),
+) -> Result<u64, CaptureError> {
+    let frames = capture::read_file(path, |record| {
+        feed(watch, record);
+        for a in watch.alerts() {
+            on_alert(&a);
+        }
+    })?;
+    watch.finish();
+    for a in watch.alerts() {
+        on_alert(&a);
+    }
+    Ok(frames)
+}
+
+/// Watches a live interface until `stop` is set.
+pub fn live(
+    interface: &str,
+    watch: &mut Watch,
+    stop: &AtomicBool,
+    on_alert: &mut impl FnMut(&Alert),
+) -> std::io::Result<()> {
+    let mut cap = capture::live::LiveCapture::open(interface)?;
+    let mut last_beacon = now_micros();
+    while !stop.load(Ordering::Relaxed) {
+        let mut sink = |record: Record<'_>| feed(watch, record);
+        cap.next(&mut sink)?;
+        let now = now_micros();
+        watch.tick(now);
+        if now.saturating_sub(last_beacon) > 600_000_000 {
+            watch.finish();
+            last_beacon = now;
+        }
+        for a in watch.alerts() {
+            on_alert(&a);
+        }
+    }
+    watch.finish();
+    for a in watch.alerts() {
+        on_alert(&a);
+    }
+    Ok(())
+}
+
+/// Collects NetFlow v9 / IPFIX on `socket` until `stop` is set (or, with `idle_exit`, until
+/// nothing has arrived for that long after the first datagram).
+pub fn collect(
+    socket: &UdpSocket,
+    watch: &mut Watch,
+    stop: &AtomicBool,
+    idle_exit: Option<Duration>,
+    on_alert: &mut impl FnMut(&Alert),
+) -> std::io::Result<Collector> {
+    let mut collector = Collector::new();
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut buf = vec![0u8; 65_536];
+    let mut last = None::<std::time::Instant>;
+    while !stop.load(Ordering::Relaxed) {
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                last = Some(std::time::Instant::now());
+                let data = buf.get(..n).unwrap_or_default();
+                collector.datagram(from, data, &mut |r| watch.flow_record(&r));
+                for a in watch.alerts() {
+                    on_alert(&a);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        if let (Some(idle), Some(t)) = (idle_exit, last)
+            && t.elapsed() >= idle
+        {
+            break;
+        }
+    }
+    watch.finish();
+    for a in watch.alerts() {
+        on_alert(&a);
+    }
+    Ok(collector)
+}
