@@ -1,7 +1,7 @@
 //! The `sluis` command line: argument parsing and wiring over the library crates.
 //!
 //! Logic lives in the crates (`sluis-scan`, `sluis-synth`, `sluis-vault`, `sluis-audit`,
-//! `sluis-link`); this binary reads files within limits, calls them, writes results atomically,
+//! `sluis-link`, `sluis-watch`); this binary reads files within limits, calls them, writes results atomically,
 //! serves the witness over HTTP, runs the edge and the core of the one-way link, and maps
 //! outcomes to exit codes.
 
@@ -15,6 +15,7 @@ mod scan;
 mod service;
 mod synth;
 mod vault;
+mod watch;
 mod witness;
 
 use std::path::PathBuf;
@@ -69,6 +70,9 @@ enum Command {
     /// Internal: the sanitiser worker process `sluis core` runs for each object.
     #[command(hide = true)]
     CoreWorker(core::WorkerArgs),
+    /// The enclave watch: traffic against the allow-list policy, alerts as EVE JSON and syslog.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Watch(watch::Command),
     /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
     #[command(subcommand, after_help = EXIT_CODES)]
     Witness(witness::Command),
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         Command::Vault(cmd) => vault::run(cmd, &limits),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Witness(cmd) => witness::run(cmd),
+        Command::Watch(cmd) => watch::run(cmd),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
         Command::CoreWorker(args) => core::worker(&args, &limits),

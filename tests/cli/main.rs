@@ -18,6 +18,7 @@ mod crash;
 mod link;
 mod scan;
 mod vault;
+mod watch;
 
 pub(crate) fn sluis(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluis"))

@@ -218,6 +218,66 @@ impl Default for Spec {
     }
 }
 
+impl Spec {
+    /// Three hours of four scanners with one of each injection: the demo's enclave.
+    pub fn showcase() -> Self {
+        Self {
+            injections: vec![
+                Injection::PhoneHome {
+                    scanner: 1,
+                    dst: Ipv4Addr::new(203, 0, 113, 50),
+                    port: 443,
+                    at_secs: 1800,
+                    answer: Answer::Tls("telemetry.vendor.example".into()),
+                },
+                Injection::PhoneHome {
+                    scanner: 2,
+                    dst: Ipv4Addr::new(198, 51, 100, 7),
+                    port: 8443,
+                    at_secs: 2400,
+                    answer: Answer::None,
+                },
+                Injection::Beacon {
+                    scanner: 0,
+                    dst: Ipv4Addr::new(192, 0, 2, 10),
+                    port: 8080,
+                    interval_secs: 120,
+                    jitter: 0.2,
+                },
+                Injection::DnsTunnel {
+                    scanner: 3,
+                    domain: "cdn-sync.example".into(),
+                    queries: 60,
+                    at_secs: 3000,
+                },
+                Injection::BulkUpload {
+                    scanner: 2,
+                    bytes: 80_000_000,
+                    at_secs: 5400,
+                },
+                Injection::NewDevice {
+                    mac: [2, 0x66, 0, 0, 0, 9],
+                    ip: Ipv4Addr::new(10, 20, 0, 99),
+                    at_secs: 6000,
+                },
+                Injection::ArpSpoof {
+                    scanner: 0,
+                    at_secs: 7000,
+                },
+                Injection::WindowsChatter {
+                    scanner: 3,
+                    at_secs: 600,
+                },
+                Injection::Blind {
+                    at_secs: 9000,
+                    secs: 600,
+                },
+            ],
+            ..Self::default()
+        }
+    }
+}
+
 /// One line of the answer key: something injected, and the rules that must fire for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {

@@ -143,6 +143,7 @@ pub struct Watch {
     last_beacon_pass: Micros,
     drops_seen: u64,
     silent_alerted: bool,
+    held: Vec<FlowRecord>,
     out: Vec<Alert>,
     /// Counters.
     pub stats: Stats,
@@ -185,6 +186,7 @@ impl Watch {
             last_beacon_pass: 0,
             drops_seen: 0,
             silent_alerted: false,
+            held: Vec::new(),
             out: Vec::new(),
             stats: Stats::default(),
         }
@@ -524,6 +526,7 @@ impl Watch {
                 flow.inspected = true;
             }
             let long = !flow.long_alerted
+                && ip.proto == proto::TCP
                 && too_long(&self.policy, &self.t, rule, ts.saturating_sub(first));
             if long {
                 flow.long_alerted = true;
@@ -1085,11 +1088,109 @@ impl Watch {
         self.raise(key_hash((Rule::DnsTunnel, ip.src, domain)), a);
     }
 
+    /// Feeds the records of one export datagram. Exporters report each direction of a
+    /// connection as its own record; the two are paired here (in this batch, or with the
+    /// records held back from the previous one) so that a reply is never mistaken for a flow
+    /// the responder started. The initiator is the earlier start; on a tie (millisecond clocks),
+    /// the direction the policy allows, else the one towards the lower port. A record whose
+    /// pair does not come within one more datagram is taken as it stands.
+    pub fn flow_batch(&mut self, records: &[FlowRecord]) {
+        let mut batch: Vec<FlowRecord> = std::mem::take(&mut self.held);
+        let held = batch.len();
+        batch.extend_from_slice(records);
+        let mut used = vec![false; batch.len()];
+        let mut index: HashMap<FlowKey, Vec<usize>> = HashMap::new();
+        for (i, r) in batch.iter().enumerate() {
+            index
+                .entry(FlowKey::new(r.src, r.dst, r.proto).0)
+                .or_default()
+                .push(i);
+        }
+        let mut out: Vec<FlowRecord> = Vec::new();
+        let mut next_held: Vec<FlowRecord> = Vec::new();
+        for i in 0..batch.len() {
+            if used.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let Some(r) = batch.get(i).copied() else {
+                continue;
+            };
+            if let Some(u) = used.get_mut(i) {
+                *u = true;
+            }
+            let key = FlowKey::new(r.src, r.dst, r.proto).0;
+            let partner = index.get(&key).and_then(|list| {
+                list.iter().copied().find(|j| {
+                    !used.get(*j).copied().unwrap_or(true)
+                        && batch
+                            .get(*j)
+                            .is_some_and(|o| o.src == r.dst && o.dst == r.src)
+                })
+            });
+            match partner.and_then(|j| batch.get(j).copied().map(|o| (j, o))) {
+                Some((j, o)) => {
+                    if let Some(u) = used.get_mut(j) {
+                        *u = true;
+                    }
+                    out.push(self.initiator_of(r, o));
+                }
+                None if i >= held => next_held.push(r),
+                None => out.push(
+                    if r.src.1 < 1024 && r.dst.1 >= 1024 && r.tcp_flags & tcp_flags::SYN == 0 {
+                        // A lone record from a well-known port to an ephemeral one is a reply.
+                        FlowRecord {
+                            src: r.dst,
+                            dst: r.src,
+                            ..r
+                        }
+                    } else {
+                        r
+                    },
+                ),
+            }
+        }
+        self.held = next_held;
+        out.sort_by_key(|r| r.start);
+        for r in &out {
+            self.flow_record(r);
+        }
+    }
+
+    /// Processes records held back for pairing (at the end of the input).
+    pub fn flush_flow_batch(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        for r in &held {
+            self.flow_record(r);
+        }
+    }
+
+    fn initiator_of(&self, a: FlowRecord, b: FlowRecord) -> FlowRecord {
+        const MILLI: Micros = 1000;
+        if a.start + MILLI <= b.start {
+            return a;
+        }
+        if b.start + MILLI <= a.start {
+            return b;
+        }
+        let hour = hour_of(a.start);
+        let allowed = |r: &FlowRecord| {
+            self.policy
+                .allowed(&r.src.0, &r.dst.0, r.proto, r.dst.1, hour)
+                .is_some()
+        };
+        match (allowed(&a), allowed(&b)) {
+            (true, false) => a,
+            (false, true) => b,
+            _ if b.dst.1 < a.dst.1 => b,
+            _ => a,
+        }
+    }
+
     /// Feeds one exported flow record (no MACs, no payload: the flow, new-address, beacon,
     /// volume and duration detections apply).
     pub fn flow_record(&mut self, r: &FlowRecord) {
         self.stats.flow_records = self.stats.flow_records.saturating_add(1);
-        self.clock(r.start);
+        self.observe(r.start);
         self.see_ip(r.start, r.src.0, None);
         let hour = hour_of(r.start);
         let port = if r.proto == proto::ICMP || r.proto == proto::ICMPV6 {
@@ -1104,7 +1205,9 @@ impl Watch {
         let rule = self.policy.allowed(&src.0, &dst.0, r.proto, port, hour);
         self.connection_event(r.start, src, dst, r.proto, r.bytes, rule);
         self.volume(r.start, rule, src, dst, r.proto, r.bytes);
-        if too_long(&self.policy, &self.t, rule, r.end.saturating_sub(r.start)) {
+        if r.proto == proto::TCP
+            && too_long(&self.policy, &self.t, rule, r.end.saturating_sub(r.start))
+        {
             self.long_lived(r.end, src, dst, r.proto, r.start, rule);
         }
         let covered = is_name_port(r.proto, port) && self.name_rule_covers(r.proto, port);
@@ -1144,7 +1247,43 @@ impl Watch {
             };
             self.raise(key, a);
         }
-        self.clock(r.end);
+        self.observe(r.end);
+    }
+
+    /// Exported records arrive in the order flows end, not start: they widen the observed
+    /// window (for beacon scoring) without the packet clock's jump and silence checks, which
+    /// for flow input run on the collector's wall clock ([`Watch::input_silent`]).
+    fn observe(&mut self, ts: Micros) {
+        let first = *self.first_ts.get_or_insert(ts);
+        self.first_ts = Some(first.min(ts));
+        let last = self.last_ts.unwrap_or(ts).max(ts);
+        self.last_ts = Some(last);
+        if self.last_beacon_pass == 0 {
+            self.last_beacon_pass = last;
+        }
+        if last.saturating_sub(self.last_beacon_pass) >= 3600 * SECOND {
+            self.beacon_pass();
+            self.last_beacon_pass = last;
+        }
+    }
+
+    /// The input (a collector socket, a live interface) has been silent since `since`, by the
+    /// wall clock `now`: raises [`Rule::SensorSilent`] once per silence when that is too long.
+    pub fn input_silent(&mut self, now: Micros, since: Micros) {
+        let silence = i64::try_from(self.t.silence_secs).unwrap_or(i64::MAX / SECOND);
+        if now.saturating_sub(since) > silence.saturating_mul(SECOND) {
+            let a = Alert::new(
+                now,
+                Rule::SensorSilent,
+                format!(
+                    "nothing received for {} s (allowed {} s)",
+                    (now - since) / SECOND,
+                    self.t.silence_secs
+                ),
+            )
+            .with("silent_from", since);
+            self.raise(key_hash((Rule::SensorSilent, since)), a);
+        }
     }
 
     fn sweep(&mut self, now: Micros) {

@@ -23,6 +23,8 @@ const MAX_EXPORTERS: usize = 256;
 #[derive(Debug, Default)]
 pub struct Collector {
     parsers: HashMap<SocketAddr, NetflowParser>,
+    /// Each exporter's boot time (Unix ms), from its `systemInitTimeMilliseconds` option.
+    boots: HashMap<SocketAddr, i64>,
     /// Datagrams that did not parse (or parsed only in part).
     pub errors: u64,
     /// Records without the fields a flow needs (addresses).
@@ -155,9 +157,19 @@ impl Fields {
     /// `boot_ms`: the exporter's boot time in Unix milliseconds, when known.
     fn record(&self, boot_ms: Option<i64>, export_ms: i64) -> Option<FlowRecord> {
         let (src, dst) = (self.src?, self.dst?);
+        // Uptime is 32-bit milliseconds and wraps every 49.7 days; a flow cannot start after
+        // its export, so a time in the future is taken as one wrap earlier. (softflowd replaying
+        // a pcap counts uptime from the wall clock, which lands there.)
         let abs = |absolute: Option<i64>, uptime: Option<i64>| -> i64 {
             absolute
-                .or_else(|| Some(boot_ms?.saturating_add(uptime?)))
+                .or_else(|| {
+                    let t = boot_ms?.saturating_add(uptime?);
+                    Some(if t > export_ms.saturating_add(60_000) {
+                        t.saturating_sub(1 << 32)
+                    } else {
+                        t
+                    })
+                })
                 .unwrap_or(export_ms)
         };
         let start = abs(self.start_ms, self.start_uptime);
@@ -181,6 +193,18 @@ impl Collector {
         Self::default()
     }
 
+    /// Remembers what an exporter says of itself in options records (its boot time).
+    fn options(&mut self, from: SocketAddr, records: &[Vec<(IPFixField, FieldValue)>]) {
+        for rec in records {
+            for (field, value) in rec {
+                if let IPFixField::IANA(IANAIPFixField::SystemInitTimeMilliseconds) = field
+                    && let Some(b) = millis(value) {
+                        self.boots.insert(from, b);
+                    }
+            }
+        }
+    }
+
     /// Parses one datagram from `from`, handing each flow record to `sink`; returns how many.
     pub fn datagram(
         &mut self,
@@ -191,6 +215,7 @@ impl Collector {
         if !self.parsers.contains_key(&from) && self.parsers.len() >= MAX_EXPORTERS {
             // An exporter flood must not grow memory: forget them all, templates come again.
             self.parsers.clear();
+            self.boots.clear();
         }
         let parser = self.parsers.entry(from).or_default();
         let result = parser.parse_bytes(data);
@@ -226,12 +251,18 @@ impl Collector {
                 NetflowPacket::IPFix(ipfix) => {
                     let export_ms = i64::from(ipfix.header.export_time).saturating_mul(1000);
                     for set in &ipfix.flowsets {
+                        if let netflow_parser::variable_versions::ipfix::FlowSetBody::OptionsData(
+                            o,
+                        ) = &set.body
+                        {
+                            self.options(from, &o.fields);
+                        }
                         if let netflow_parser::variable_versions::ipfix::FlowSetBody::Data(d) =
                             &set.body
                         {
                             for rec in &d.fields {
                                 let mut f = Fields::default();
-                                let mut boot = None;
+                                let mut boot = self.boots.get(&from).copied();
                                 for (field, value) in rec {
                                     if let IPFixField::IANA(
                                         IANAIPFixField::SystemInitTimeMilliseconds,

@@ -19,6 +19,7 @@ pub mod detect;
 pub mod dns;
 pub mod eve;
 pub mod ipfix;
+pub mod learn;
 pub mod packet;
 pub mod policy;
 pub mod run;

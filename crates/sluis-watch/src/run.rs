@@ -91,12 +91,15 @@ pub fn collect(
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut buf = vec![0u8; 65_536];
     let mut last = None::<std::time::Instant>;
+    let started = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 last = Some(std::time::Instant::now());
                 let data = buf.get(..n).unwrap_or_default();
-                collector.datagram(from, data, &mut |r| watch.flow_record(&r));
+                let mut records = Vec::new();
+                collector.datagram(from, data, &mut |r| records.push(r));
+                watch.flow_batch(&records);
                 for a in watch.alerts() {
                     on_alert(&a);
                 }
@@ -108,12 +111,23 @@ pub fn collect(
                 ) => {}
             Err(e) => return Err(e),
         }
+        // Silence by the wall clock: nothing from any exporter for too long.
+        let quiet = last.unwrap_or(started).elapsed();
+        let now = now_micros();
+        watch.input_silent(
+            now,
+            now.saturating_sub(i64::try_from(quiet.as_micros()).unwrap_or(0)),
+        );
+        for a in watch.alerts() {
+            on_alert(&a);
+        }
         if let (Some(idle), Some(t)) = (idle_exit, last)
             && t.elapsed() >= idle
         {
             break;
         }
     }
+    watch.flush_flow_batch();
     watch.finish();
     for a in watch.alerts() {
         on_alert(&a);
