@@ -272,11 +272,22 @@ fn demo_runs_end_to_end() {
             .status
             .success()
     );
+    // The enclave watch found every injected attack in its capture, as EVE JSON.
+    assert!(text.contains("the enclave watch read"), "{text}");
+    let eve = std::fs::read_to_string(out.join("watch/eve.json")).unwrap();
+    assert_eq!(eve.lines().count(), 17, "{eve}");
+    assert!(eve.contains("\"rule\":\"flow.beacon\""), "{eve}");
     // A second run reuses its own directory; a foreign directory is left alone.
     assert!(
         sluis(&["demo", "--out", s(&out), "--count", "1"])
             .status
             .success()
+    );
+    let eve = std::fs::read_to_string(out.join("watch/eve.json")).unwrap();
+    assert_eq!(
+        eve.lines().count(),
+        17,
+        "the second run starts a fresh EVE file"
     );
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();

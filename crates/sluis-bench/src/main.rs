@@ -12,6 +12,7 @@ mod audit;
 mod intake;
 mod link;
 mod vault;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -99,6 +100,22 @@ enum Cmd {
         #[arg(long)]
         edge_disk: Option<PathBuf>,
     },
+    /// The enclave watch against argus and tshark on generated captures (packets and bits per
+    /// CPU second, peak memory), then detection quality on a labelled day.
+    Watch {
+        /// Capture sizes in GB.
+        #[arg(long, value_delimiter = ',', default_value = "0.1,1,4")]
+        sizes: Vec<f64>,
+        /// One 50 MB capture and a 6-hour labelled run (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The sluis binary (default: next to this one).
+        #[arg(long)]
+        sluis: Option<PathBuf>,
+    },
     /// Internal: the receiving side of `link`.
 
     #[command(hide = true)]
@@ -140,8 +157,10 @@ enum Cmd {
 fn measure_child(argv: &[String]) -> Result<()> {
     let (cmd, args) = argv.split_first().context("nothing to run")?;
     let start = Instant::now();
+    // The child's own output is not the measurement: it goes nowhere.
     let status = Command::new(cmd)
         .args(args)
+        .stdout(std::process::Stdio::null())
         .status()
         .with_context(|| format!("running {cmd}"))?;
     let secs = start.elapsed().as_secs_f64();
@@ -468,6 +487,18 @@ fn main() -> Result<()> {
             with_dir(dir, |d| {
                 intake::run(d, count, quick, &sluis, edge_disk.as_deref())
             })
+        }
+        Cmd::Watch {
+            sizes,
+            quick,
+            dir,
+            sluis,
+        } => {
+            let sluis = match sluis {
+                Some(s) => s,
+                None => std::env::current_exe()?.with_file_name("sluis"),
+            };
+            with_dir(dir, |d| watch::run(d, quick, &sizes, &sluis))
         }
         Cmd::LinkRecv {
             port,

@@ -177,11 +177,9 @@ pub fn read_from<R: Read + Send>(
     let mut frames: u64 = 0;
     let mut legacy: Option<(LinkType, bool)> = None;
     let mut interfaces: Vec<Interface> = Vec::new();
-    let mut last_refill_consumed_nothing = false;
     loop {
         match reader.next() {
             Ok((offset, block)) => {
-                last_refill_consumed_nothing = false;
                 match block {
                     PcapBlockOwned::LegacyHeader(header) => {
                         legacy = Some((
@@ -270,31 +268,43 @@ pub fn read_from<R: Read + Send>(
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
-                reader.consume(offset);
+                // No shift per block (the buffer shifts only its tail, at refill).
+                reader.consume_noshift(offset);
             }
             Err(PcapError::Eof) => return Ok(frames),
             Err(PcapError::Incomplete(_)) => {
-                if last_refill_consumed_nothing {
+                if reader.reader_exhausted() && reader.data().is_empty() {
+                    return Ok(frames);
+                }
+                if reader.reader_exhausted() {
                     return Err(CaptureError::Truncated {
                         path: path(),
                         frames,
                     });
                 }
-                let before = reader.consumed();
-                reader.refill().map_err(|e| match e {
-                    PcapError::BufferTooSmall => CaptureError::BlockTooLarge {
-                        path: path(),
-                        frames,
-                    },
-                    other => CaptureError::Malformed {
-                        path: path(),
-                        frames,
-                        detail: format!("{other:?}"),
-                    },
+                let before = reader.data().len();
+                reader.refill().map_err(|e| CaptureError::Malformed {
+                    path: path(),
+                    frames,
+                    detail: truncate_detail(&e),
                 })?;
-                // refill() at the end of the input succeeds without adding data; a second
-                // Incomplete then means the file stops inside a block.
-                last_refill_consumed_nothing = reader.consumed() == before;
+                if reader.data().is_empty() && reader.reader_exhausted() {
+                    return Ok(frames);
+                }
+                if reader.data().len() == before {
+                    // No progress: the input ended inside a block, or the block does not fit.
+                    return Err(if reader.reader_exhausted() {
+                        CaptureError::Truncated {
+                            path: path(),
+                            frames,
+                        }
+                    } else {
+                        CaptureError::BlockTooLarge {
+                            path: path(),
+                            frames,
+                        }
+                    });
+                }
             }
             Err(PcapError::BufferTooSmall) => {
                 return Err(CaptureError::BlockTooLarge {

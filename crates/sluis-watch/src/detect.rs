@@ -6,6 +6,11 @@
 //! flow table is itself an alert (the sensor is losing sight).
 
 use std::collections::{HashMap, HashSet};
+
+/// The tables are keyed by what the wire says, so their hasher is seeded per process (no
+/// collisions chosen in advance) and fast: foldhash, as hashbrown uses by default.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -128,15 +133,15 @@ struct Series {
 pub struct Watch {
     policy: Policy,
     t: Thresholds,
-    flows: HashMap<FlowKey, Flow>,
-    macs_seen: HashSet<Mac>,
-    ips_seen: HashSet<IpAddr>,
-    ip_mac: HashMap<IpAddr, Mac>,
-    arp_asked: HashMap<(Ipv4Addr, Ipv4Addr), Micros>,
-    alerted: HashSet<u64>,
-    domains: HashMap<(IpAddr, String), DomainStats>,
-    series: HashMap<PairKey, Series>,
-    volume: HashMap<(usize, IpAddr), (i64, u64, bool)>,
+    flows: Map<FlowKey, Flow>,
+    macs_seen: Set<Mac>,
+    ips_seen: Set<IpAddr>,
+    ip_mac: Map<IpAddr, Mac>,
+    arp_asked: Map<(Ipv4Addr, Ipv4Addr), Micros>,
+    alerted: Set<u64>,
+    domains: Map<(IpAddr, String), DomainStats>,
+    series: Map<PairKey, Series>,
+    volume: Map<(usize, IpAddr), (i64, u64, bool)>,
     first_ts: Option<Micros>,
     last_ts: Option<Micros>,
     last_sweep: Micros,
@@ -144,6 +149,8 @@ pub struct Watch {
     drops_seen: u64,
     silent_alerted: bool,
     held: Vec<FlowRecord>,
+    recent_macs: [Mac; 2],
+    recent_binds: [Option<(IpAddr, Mac)>; 2],
     out: Vec<Alert>,
     /// Counters.
     pub stats: Stats,
@@ -171,15 +178,15 @@ impl Watch {
         Self {
             policy,
             t,
-            flows: HashMap::new(),
-            macs_seen: HashSet::new(),
-            ips_seen: HashSet::new(),
-            ip_mac: HashMap::new(),
-            arp_asked: HashMap::new(),
-            alerted: HashSet::new(),
-            domains: HashMap::new(),
-            series: HashMap::new(),
-            volume: HashMap::new(),
+            flows: Map::default(),
+            macs_seen: Set::default(),
+            ips_seen: Set::default(),
+            ip_mac: Map::default(),
+            arp_asked: Map::default(),
+            alerted: Set::default(),
+            domains: Map::default(),
+            series: Map::default(),
+            volume: Map::default(),
             first_ts: None,
             last_ts: None,
             last_sweep: 0,
@@ -187,6 +194,8 @@ impl Watch {
             drops_seen: 0,
             silent_alerted: false,
             held: Vec::new(),
+            recent_macs: [Mac::BROADCAST; 2],
+            recent_binds: [None, None],
             out: Vec::new(),
             stats: Stats::default(),
         }
@@ -340,7 +349,12 @@ impl Watch {
     }
 
     fn see_mac(&mut self, ts: Micros, mac: Mac, net: &Net<'_>) {
+        // The two ends of a bulk transfer alternate: remember the last two senders.
+        if self.recent_macs.contains(&mac) {
+            return;
+        }
         if mac.is_group() || mac == Mac::default() || self.macs_seen.contains(&mac) {
+            self.recent_macs = [self.recent_macs[1], mac];
             return;
         }
         if self.macs_seen.len() >= TABLE_CAP {
@@ -402,6 +416,12 @@ impl Watch {
 
     /// Checks that `ip` is where the inventory and the last sighting say.
     fn bind(&mut self, ts: Micros, ip: IpAddr, mac: Mac, via: &str) {
+        // A binding checked and consistent stays so until the table changes for that address
+        // (the cache is cleared on every change below).
+        if self.recent_binds.contains(&Some((ip, mac))) {
+            return;
+        }
+        self.recent_binds = [self.recent_binds[1], Some((ip, mac))];
         if ip_is_unspecified(&ip) || mac.is_group() {
             return;
         }
@@ -438,14 +458,17 @@ impl Watch {
                 .with("seen_in", via);
                 self.raise(key_hash((Rule::IpMoved, ip, mac)), a);
                 self.ip_mac.insert(ip, mac);
+                self.recent_binds = [None, None];
             }
             Some(_) => {}
             None => {
                 if self.ip_mac.len() >= TABLE_CAP {
                     self.ip_mac.clear();
+                    self.recent_binds = [None, None];
                     self.stats.table_evictions = self.stats.table_evictions.saturating_add(1);
                 }
                 self.ip_mac.insert(ip, mac);
+                self.recent_binds = [None, None];
             }
         }
     }

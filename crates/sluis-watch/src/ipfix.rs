@@ -198,9 +198,10 @@ impl Collector {
         for rec in records {
             for (field, value) in rec {
                 if let IPFixField::IANA(IANAIPFixField::SystemInitTimeMilliseconds) = field
-                    && let Some(b) = millis(value) {
-                        self.boots.insert(from, b);
-                    }
+                    && let Some(b) = millis(value)
+                {
+                    self.boots.insert(from, b);
+                }
             }
         }
     }
