@@ -506,3 +506,154 @@ fn alerts_reach_a_syslog_collector_over_tls() {
     let text = std::fs::read_to_string(&received).unwrap();
     assert!(text.contains("flow.beacon"), "{text}");
 }
+
+/// Two network namespaces joined by a veth pair, removed on drop. The watch listens on one end,
+/// receive only; the other namespace plays a device that is not in the inventory.
+struct Segment {
+    watch_ns: String,
+    peer_ns: String,
+}
+
+impl Segment {
+    fn new() -> Segment {
+        let tag = std::process::id();
+        let seg = Segment {
+            watch_ns: format!("sluisw{tag}"),
+            peer_ns: format!("sluisp{tag}"),
+        };
+        let ip = |args: &[&str]| {
+            let o = Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip (iproute2)");
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        ip(&["netns", "add", &seg.watch_ns]);
+        ip(&["netns", "add", &seg.peer_ns]);
+        ip(&[
+            "link",
+            "add",
+            "sw0",
+            "netns",
+            &seg.watch_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "sp0",
+            "netns",
+            &seg.peer_ns,
+        ]);
+        for (ns, dev, addr) in [
+            (&seg.watch_ns, "sw0", "10.99.0.1/24"),
+            (&seg.peer_ns, "sp0", "10.99.0.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        seg
+    }
+
+    fn in_peer(&self, script: &str) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.peer_ns, "bash", "-c", script])
+            .output()
+            .unwrap();
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        for ns in [&self.watch_ns, &self.peer_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+#[test]
+fn live_capture_on_an_interface_sees_a_device_that_is_not_in_the_inventory() {
+    // Network namespaces need root (CAP_SYS_ADMIN), as the capture needs CAP_NET_RAW.
+    assert!(
+        rustix_is_root(),
+        "this test creates network namespaces and a packet socket: run it as root (CI does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "accepted = true\nsensor = \"veth-tap\"\n[detect]\nsilence_secs = 3600\n\
+         [[device]]\nname = \"edge\"\nrole = \"edge\"\nips = [\"10.99.0.1\"]\n",
+    )
+    .unwrap();
+    let seg = Segment::new();
+    let eve_path = dir.path().join("eve.json");
+    let mut watch = Command::new("ip")
+        .args(["netns", "exec", &seg.watch_ns, env!("CARGO_BIN_EXE_sluis")])
+        .args([
+            "watch",
+            "run",
+            "--policy",
+            s(&policy),
+            "--interface",
+            "sw0",
+            "--eve",
+            s(&eve_path),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // The stranger resolves the edge's MAC, knocks on a TCP port (refused) and sends UDP.
+    seg.in_peer("echo knock > /dev/tcp/10.99.0.1/4444; echo hello > /dev/udp/10.99.0.1/9999; true");
+    // The EVE file is flushed when the watch stops: give the traffic time to pass, then stop it.
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status();
+    // `ip netns exec` passes the signal on by exec: the pid is sluis itself.
+    let status = watch.wait().unwrap();
+    let mut err = String::new();
+    watch
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    let events = eve(&eve_path);
+    let k = keys(&events);
+    assert!(
+        k.contains(&key("flow.outside-policy", "10.99.0.2", "10.99.0.1", 4444)),
+        "{k:#?}\n{err}"
+    );
+    assert!(
+        k.contains(&key("flow.outside-policy", "10.99.0.2", "10.99.0.1", 9999)),
+        "{k:#?}"
+    );
+    assert!(events.iter().any(|e| e["alert"]["context"]["rule"] == "device.new-ip" && e["src_ip"] == "10.99.0.2"), "{k:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["alert"]["context"]["rule"] == "device.new-mac"),
+        "{k:#?}"
+    );
+    for e in &events {
+        assert_eq!(e["host"], "veth-tap");
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}

@@ -267,9 +267,27 @@ fn quality(dir: &Path, quick: bool) -> Result<()> {
         .count();
     #[allow(clippy::cast_precision_loss)]
     let rate = false_beacons as f64 * 10_000.0 / out.benign_flows.max(1) as f64;
+    // Alerts that answer no label: false alerts of any rule.
+    let unlabelled: Vec<&sluis_watch::Alert> = alerts
+        .iter()
+        .filter(|a| {
+            let src = a
+                .src
+                .map(|s| s.0)
+                .or_else(|| a.evidence.get("ip").and_then(|v| v.as_str()?.parse().ok()));
+            !out.labels.iter().any(|l| {
+                l.rules.contains(&a.rule.id())
+                    && (l.src.is_unspecified() || src == Some(std::net::IpAddr::V4(l.src)))
+            })
+        })
+        .collect();
+    for a in &unlabelled {
+        println!("  UNLABELLED {} {}", a.rule.id(), a.message);
+    }
     println!(
-        "  labels missed: {missed}; alerts in all: {}; false beacon alerts: {false_beacons} ({rate:.2} per 10 000 benign connections)",
-        alerts.len()
+        "  labels missed: {missed}; alerts in all: {}, answering no label: {}; false beacon alerts: {false_beacons} ({rate:.2} per 10 000 benign connections)",
+        alerts.len(),
+        unlabelled.len()
     );
     Ok(())
 }
