@@ -160,6 +160,15 @@ pub enum Injection {
         /// Seconds after the start.
         at_secs: u64,
     },
+    /// The maintenance laptop holds an SSH session to a scanner open for this long.
+    LongSession {
+        /// Scanner index.
+        scanner: usize,
+        /// Seconds after the start.
+        at_secs: u64,
+        /// How long it stays open.
+        secs: u64,
+    },
     /// The sensor sees nothing for this long.
     Blind {
         /// Seconds after the start.
@@ -879,6 +888,20 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                     ],
                 });
             }
+            Injection::LongSession {
+                scanner: s,
+                at_secs,
+                secs: len,
+            } => {
+                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+                labels.push(Label {
+                    what: format!("an SSH session held open for {len} s"),
+                    src: LAPTOP.ip,
+                    dst: Some(scanner(*s).ip),
+                    port: Some(22),
+                    rules: vec!["flow.long-lived"],
+                });
+            }
             Injection::Blind { at_secs, secs: len } => {
                 let from = at(*at_secs);
                 blind.push((
@@ -1035,6 +1058,23 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                         600,
                         &Answer::Open,
                         0,
+                    );
+                }
+                Injection::LongSession {
+                    scanner: s,
+                    secs: len,
+                    ..
+                } => {
+                    let sc = scanner(s);
+                    g.tcp_session(
+                        t,
+                        (LAPTOP.mac, LAPTOP.ip),
+                        (sc.mac, sc.ip, 22),
+                        b"SSH-2.0-OpenSSH_9.2p1\r\n",
+                        400_000,
+                        100_000,
+                        &Answer::Open,
+                        len,
                     );
                 }
                 Injection::NewDevice { mac, ip, .. } => {

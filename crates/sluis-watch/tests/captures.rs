@@ -139,3 +139,138 @@ fn truncated_and_malformed_captures_say_what_is_wrong() {
     assert!(err.to_string().contains("/nonexistent/x.pcap"), "{err}");
     let _ = Record::Drops { ts: 0, total: 0 };
 }
+
+/// A minimal pcapng writer for the tests (little endian, one Ethernet interface, microseconds).
+struct PcapNg(Vec<u8>);
+
+impl PcapNg {
+    fn new() -> Self {
+        let mut b = Vec::new();
+        // Section header block.
+        b.extend_from_slice(&0x0A0D_0D0Au32.to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        b.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&(-1i64).to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        // Interface description block: Ethernet, snaplen 65535.
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&20u32.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&65_535u32.to_le_bytes());
+        b.extend_from_slice(&20u32.to_le_bytes());
+        Self(b)
+    }
+
+    fn packet(&mut self, ts_us: u64, frame: &[u8]) {
+        let padded = frame.len().div_ceil(4) * 4;
+        let len = u32::try_from(32 + padded).unwrap();
+        let b = &mut self.0;
+        b.extend_from_slice(&6u32.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts_us as u32).to_le_bytes());
+        b.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_le_bytes());
+        b.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_le_bytes());
+        b.extend_from_slice(frame);
+        b.resize(b.len() + padded - frame.len(), 0);
+        b.extend_from_slice(&len.to_le_bytes());
+    }
+
+    /// Interface statistics with `isb_ifdrop`.
+    fn drops(&mut self, ts_us: u64, dropped: u64) {
+        let b = &mut self.0;
+        b.extend_from_slice(&5u32.to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts_us as u32).to_le_bytes());
+        b.extend_from_slice(&5u16.to_le_bytes());
+        b.extend_from_slice(&8u16.to_le_bytes());
+        b.extend_from_slice(&dropped.to_le_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b.extend_from_slice(&40u32.to_le_bytes());
+    }
+}
+
+fn udp_frame(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst, 64)
+        .udp(40_000, 9999)
+        .write(&mut f, b"x")
+        .unwrap();
+    f
+}
+
+fn rules_of(capture: &[u8]) -> Vec<&'static str> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.pcapng");
+    std::fs::write(&p, capture).unwrap();
+    let mut watch = Watch::new(empty_policy());
+    let mut rules = Vec::new();
+    run::capture_file(&p, &mut watch, &mut |a| rules.push(a.rule.id())).unwrap();
+    rules
+}
+
+#[test]
+fn the_sensor_reports_its_own_drops_and_clock_jumps() {
+    let t0 = 1_793_606_400_000_000u64;
+    let mut c = PcapNg::new();
+    c.packet(t0, &udp_frame([10, 0, 0, 9], [10, 0, 0, 2]));
+    c.drops(t0 + 1_000_000, 0);
+    c.drops(t0 + 2_000_000, 37);
+    // Time goes back ten seconds.
+    c.packet(t0 - 10_000_000, &udp_frame([10, 0, 0, 9], [10, 0, 0, 2]));
+    // Then nothing for an hour.
+    c.packet(t0 + 3_600_000_000, &udp_frame([10, 0, 0, 9], [10, 0, 0, 3]));
+    let rules = rules_of(&c.0);
+    assert_eq!(
+        rules.iter().filter(|r| **r == "sensor.drops").count(),
+        1,
+        "{rules:?}"
+    );
+    assert_eq!(
+        rules.iter().filter(|r| **r == "sensor.clock-jump").count(),
+        1,
+        "{rules:?}"
+    );
+    assert_eq!(
+        rules.iter().filter(|r| **r == "sensor.silent").count(),
+        1,
+        "{rules:?}"
+    );
+    // The same capture without the defects raises none of them.
+    let mut clean = PcapNg::new();
+    clean.packet(t0, &udp_frame([10, 0, 0, 9], [10, 0, 0, 2]));
+    clean.drops(t0 + 1_000_000, 0);
+    clean.packet(t0 + 2_000_000, &udp_frame([10, 0, 0, 9], [10, 0, 0, 2]));
+    let rules = rules_of(&clean.0);
+    assert!(!rules.iter().any(|r| r.starts_with("sensor.")), "{rules:?}");
+}
+
+#[test]
+fn a_full_flow_table_evicts_and_says_so() {
+    let policy = Policy::parse("accepted = true\n[detect]\nflow_table_max = 100\n").unwrap();
+    let mut watch = Watch::new(policy);
+    let t0 = 1_793_606_400_000_000i64;
+    for i in 0..1000u32 {
+        let f = udp_frame([10, 1, (i >> 8) as u8, i as u8], [10, 0, 0, 2]);
+        watch.frame(
+            t0 + i64::from(i),
+            sluis_watch::capture::LinkType::Ethernet,
+            &f,
+            f.len() as u32,
+        );
+        assert!(watch.live_flows() <= 100);
+    }
+    assert_eq!(watch.stats.flows_evicted, 900);
+    assert!(
+        watch
+            .alerts()
+            .any(|a| a.rule.id() == "sensor.flow-table-full")
+    );
+}

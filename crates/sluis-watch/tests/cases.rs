@@ -106,4 +106,5 @@ cases! {
     windows_chatter => "windows-chatter",
     sensor_blind => "sensor-blind",
     maintenance_after_hours => "after-hours",
+    long_session => "long-session",
 }
