@@ -240,7 +240,7 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
     };
     let print = args.print || (eve.is_none() && syslog.is_none());
     let stop: Arc<AtomicBool> = service::stop_on_signal();
-    let mut metrics = Metrics::default();
+    let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let _server = match args.metrics {
@@ -248,11 +248,11 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
         None => None,
     };
     let mut watch = Watch::new(policy);
+    watch.attach_metrics(metrics);
     let mut failure: Option<std::io::Error> = None;
     let mut count = 0u64;
     let mut on_alert = |a: &Alert| {
         count += 1;
-        metrics.alert(a);
         if print {
             println!(
                 "{} {} {}",
@@ -298,7 +298,6 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
     if let Some(s) = syslog.as_mut() {
         s.flush()?;
     }
-    metrics.update(&watch.stats, watch.live_flows());
     if let Some(e) = failure {
         return Err(Failure::Environment(anyhow::anyhow!("writing alerts: {e}")));
     }

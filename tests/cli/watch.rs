@@ -592,7 +592,7 @@ fn live_capture_on_an_interface_sees_a_device_that_is_not_in_the_inventory() {
     .unwrap();
     let seg = Segment::new();
     let eve_path = dir.path().join("eve.json");
-    let mut watch = Command::new("ip")
+    let watch = Command::new("ip")
         .args(["netns", "exec", &seg.watch_ns, env!("CARGO_BIN_EXE_sluis")])
         .args([
             "watch",
@@ -603,15 +603,48 @@ fn live_capture_on_an_interface_sees_a_device_that_is_not_in_the_inventory() {
             "sw0",
             "--eve",
             s(&eve_path),
+            "--metrics",
+            "127.0.0.1:9464",
         ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed if an assertion fails before it is stopped properly.
+    let mut watch = KillOnDrop(Some(watch));
     std::thread::sleep(Duration::from_millis(800));
     // The stranger resolves the edge's MAC, knocks on a TCP port (refused) and sends UDP.
     seg.in_peer("echo knock > /dev/tcp/10.99.0.1/4444; echo hello > /dev/udp/10.99.0.1/9999; true");
     // The EVE file is flushed when the watch stops: give the traffic time to pass, then stop it.
     std::thread::sleep(Duration::from_secs(2));
+    // Prometheus metrics, read from inside the watch's namespace while it runs.
+    let metrics = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &seg.watch_ns,
+            "curl",
+            "-sf",
+            "http://127.0.0.1:9464/metrics",
+        ])
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(value("sluis_watch_frames_total") >= 4.0, "{metrics}");
+    assert!(value("sluis_watch_flows_total") >= 2.0, "{metrics}");
+    // Two flows of the stranger, and the segment's own IPv6 neighbour discovery, which no rule
+    // allows either.
+    assert!(
+        value("sluis_watch_alerts_total{rule=\"flow.outside-policy\"}") >= 2.0,
+        "{metrics}"
+    );
+    let mut watch = watch.0.take().unwrap();
     let _ = Command::new("kill")
         .args(["-TERM", &watch.id().to_string()])
         .status();
@@ -644,6 +677,17 @@ fn live_capture_on_an_interface_sees_a_device_that_is_not_in_the_inventory() {
     );
     for e in &events {
         assert_eq!(e["host"], "veth-tap");
+    }
+}
+
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

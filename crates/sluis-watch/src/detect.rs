@@ -150,6 +150,8 @@ pub struct Watch {
     silent_alerted: bool,
     held: Vec<FlowRecord>,
     recent_macs: [Mac; 2],
+    metrics: Option<crate::sink::Metrics>,
+    metrics_at: Micros,
     recent_binds: [Option<(IpAddr, Mac)>; 2],
     out: Vec<Alert>,
     /// Counters.
@@ -195,9 +197,27 @@ impl Watch {
             silent_alerted: false,
             held: Vec::new(),
             recent_macs: [Mac::BROADCAST; 2],
+            metrics: None,
+            metrics_at: 0,
             recent_binds: [None, None],
             out: Vec::new(),
             stats: Stats::default(),
+        }
+    }
+
+    /// Keeps these metrics current: alerts as they are raised, counters once a second of
+    /// input time and at the end.
+    pub fn attach_metrics(&mut self, metrics: crate::sink::Metrics) {
+        self.metrics = Some(metrics);
+    }
+
+    fn update_metrics(&mut self, ts: Micros) {
+        if ts.saturating_sub(self.metrics_at) >= SECOND {
+            self.metrics_at = ts;
+            let live = self.flows.len();
+            if let Some(m) = self.metrics.as_mut() {
+                m.update(&self.stats, live);
+            }
         }
     }
 
@@ -228,6 +248,9 @@ impl Watch {
         }
         self.alerted.insert(key);
         self.stats.alerts = self.stats.alerts.saturating_add(1);
+        if let Some(m) = &self.metrics {
+            m.alert(&alert);
+        }
         self.out.push(alert);
     }
 
@@ -277,6 +300,7 @@ impl Watch {
         }
         self.last_ts = Some(ts);
         self.silent_alerted = false;
+        self.update_metrics(ts);
         if ts.saturating_sub(self.last_sweep) >= 10 * SECOND {
             self.sweep(ts);
             self.last_sweep = ts;
@@ -290,6 +314,7 @@ impl Watch {
     /// Wall-clock tick of a live capture: raises [`Rule::SensorSilent`] once when nothing has
     /// arrived for the allowed time.
     pub fn tick(&mut self, now: Micros) {
+        self.update_metrics(now.max(self.metrics_at));
         let silence = i64::try_from(self.t.silence_secs).unwrap_or(i64::MAX / SECOND);
         let last = self.last_ts.unwrap_or(now);
         if self.last_ts.is_some()
@@ -1277,6 +1302,7 @@ impl Watch {
     /// window (for beacon scoring) without the packet clock's jump and silence checks, which
     /// for flow input run on the collector's wall clock ([`Watch::input_silent`]).
     fn observe(&mut self, ts: Micros) {
+        self.update_metrics(ts);
         let first = *self.first_ts.get_or_insert(ts);
         self.first_ts = Some(first.min(ts));
         let last = self.last_ts.unwrap_or(ts).max(ts);
@@ -1293,6 +1319,7 @@ impl Watch {
     /// The input (a collector socket, a live interface) has been silent since `since`, by the
     /// wall clock `now`: raises [`Rule::SensorSilent`] once per silence when that is too long.
     pub fn input_silent(&mut self, now: Micros, since: Micros) {
+        self.update_metrics(now.max(self.metrics_at));
         let silence = i64::try_from(self.t.silence_secs).unwrap_or(i64::MAX / SECOND);
         if now.saturating_sub(since) > silence.saturating_mul(SECOND) {
             let a = Alert::new(
@@ -1357,9 +1384,13 @@ impl Watch {
         }
     }
 
-    /// The end of the input: scores beacons over everything seen.
+    /// The end of the input (or a periodic pass of a live one): scores beacons over everything
+    /// seen and brings the metrics up to date.
     pub fn finish(&mut self) {
         self.beacon_pass();
+        self.metrics_at = Micros::MIN / 2;
+        let ts = self.last_ts.unwrap_or(0);
+        self.update_metrics(ts);
     }
 }
 
