@@ -97,7 +97,14 @@ struct Flow {
     inspected: bool,
     last_from_init: Micros,
     closing: bool,
+    /// Initiator bytes not yet added to the hourly volume (flushed every MiB, each clock hour
+    /// and at the end of the flow, so the shared table is not touched per packet).
+    volume_pending: u64,
+    volume_hour: i64,
 }
+
+/// Bytes a flow gathers before they are added to its initiator's hourly volume.
+const VOLUME_BATCH: u64 = 1 << 20;
 
 /// A flow as a switch exports it (NetFlow v9 / IPFIX), already directed initiator -> responder.
 #[derive(Clone, Copy, Debug)]
@@ -584,16 +591,26 @@ impl Watch {
             } else {
                 ((ip.dst, dport), (ip.src, sport))
             };
+            let mut volume_flush = None;
             if from_init {
+                let hour = ts.div_euclid(3600 * SECOND);
+                flow.volume_pending = flow.volume_pending.saturating_add(len);
+                if flow.volume_pending >= VOLUME_BATCH || flow.volume_hour != hour {
+                    volume_flush = Some(std::mem::take(&mut flow.volume_pending));
+                    flow.volume_hour = hour;
+                }
                 flow.last_from_init = ts;
                 // For beacon scoring a TCP connection is one callback (as Zeek's conn records
                 // that RITA reads); a UDP or ICMP exchange after 30 s of quiet is a new one.
+                // A TCP connection's size is settled when it ends (`settle`), not per packet.
                 if ip.proto != proto::TCP && gap >= 30 * SECOND {
                     self.connection_event(ts, init, resp, ip.proto, len, rule);
-                } else {
+                } else if ip.proto != proto::TCP {
                     self.connection_bytes(init, resp, ip.proto, len);
                 }
-                self.volume(ts, rule, init, resp, ip.proto, len);
+                if let Some(pending) = volume_flush {
+                    self.volume(ts, rule, init, resp, ip.proto, pending);
+                }
             }
             if long {
                 self.long_lived(ts, init, resp, ip.proto, first, rule);
@@ -652,6 +669,8 @@ impl Watch {
             inspected: false,
             last_from_init: ts,
             closing: false,
+            volume_pending: 0,
+            volume_hour: ts.div_euclid(3600 * SECOND),
         };
         let dir = usize::from(!src_started);
         if let (Some(p), Some(b)) = (flow.pkts.get_mut(dir), flow.bytes.get_mut(dir)) {
@@ -835,6 +854,39 @@ impl Watch {
             s.times.pop_front();
         }
         s.times.push_back((ts, len));
+    }
+
+    /// A flow ended (or the input did): its size goes to its connection event for beacon
+    /// scoring (TCP), and its pending bytes to the hourly volume.
+    fn settle(&mut self, key: &FlowKey, f: &Flow) {
+        let (init, resp) = if f.a_started {
+            (key.a, key.b)
+        } else {
+            (key.b, key.a)
+        };
+        if f.volume_pending > 0 {
+            self.volume(
+                f.last_from_init,
+                f.rule,
+                init,
+                resp,
+                key.proto,
+                f.volume_pending,
+            );
+        }
+        if key.proto != proto::TCP {
+            return;
+        }
+        if let Some(s) = self.series.get_mut(&(init.0, resp.0, key.proto, resp.1))
+            && let Some(e) = s
+                .times
+                .iter_mut()
+                .rev()
+                .take(64)
+                .find(|(t, _)| *t == f.first)
+        {
+            e.1 = f.bytes[0];
+        }
     }
 
     fn connection_bytes(
@@ -1343,6 +1395,7 @@ impl Watch {
         let udp = i64::try_from(self.t.udp_idle_secs)
             .unwrap_or(3600)
             .saturating_mul(SECOND);
+        let mut ended = Vec::new();
         self.flows.retain(|k, f| {
             let idle = now.saturating_sub(f.last);
             let limit = if k.proto == proto::TCP {
@@ -1350,8 +1403,15 @@ impl Watch {
             } else {
                 udp
             };
-            idle <= limit
+            let keep = idle <= limit;
+            if !keep {
+                ended.push((*k, f.clone()));
+            }
+            keep
         });
+        for (k, f) in ended {
+            self.settle(&k, &f);
+        }
         self.arp_asked
             .retain(|_, t| now.saturating_sub(*t) <= 5 * SECOND);
     }
@@ -1365,7 +1425,9 @@ impl Watch {
             .min_by_key(|(_, f)| f.last)
             .map(|(k, _)| *k);
         if let Some(k) = victim {
-            self.flows.remove(&k);
+            if let Some(f) = self.flows.remove(&k) {
+                self.settle(&k, &f);
+            }
             self.stats.flows_evicted = self.stats.flows_evicted.saturating_add(1);
             let a = Alert::new(
                 ts,
@@ -1387,6 +1449,18 @@ impl Watch {
     /// The end of the input (or a periodic pass of a live one): scores beacons over everything
     /// seen and brings the metrics up to date.
     pub fn finish(&mut self) {
+        let live: Vec<(FlowKey, Flow)> = self
+            .flows
+            .iter_mut()
+            .map(|(k, f)| {
+                let copy = f.clone();
+                f.volume_pending = 0;
+                (*k, copy)
+            })
+            .collect();
+        for (k, f) in &live {
+            self.settle(k, f);
+        }
         self.beacon_pass();
         self.metrics_at = Micros::MIN / 2;
         let ts = self.last_ts.unwrap_or(0);

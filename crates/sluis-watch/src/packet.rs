@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::TransportSlice;
 
 use crate::capture::LinkType;
 
@@ -154,77 +154,123 @@ pub enum DecodeError {
 
 /// Decodes one frame. Never panics; a frame too short for its link header is an error, anything
 /// shorter further up is decoded as far as it goes.
+///
+/// Layer by layer with etherparse's slice types rather than its all-in-one `LaxSlicedPacket`:
+/// the same parsers, without copying a large struct per frame (a sixth of the watch's time).
 pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Result<Packet<'_>, DecodeError> {
-    let sliced = match link {
+    let _ = orig_len;
+    let (src_mac, dst_mac, mut ether_type, mut rest) = match link {
         LinkType::Ethernet => {
-            LaxSlicedPacket::from_ethernet(data).map_err(|_| DecodeError::TooShort)?
+            let eth = etherparse::Ethernet2Slice::from_slice_without_fcs(data)
+                .map_err(|_| DecodeError::TooShort)?;
+            (
+                Mac(eth.source()),
+                Mac(eth.destination()),
+                eth.ether_type(),
+                eth.payload_slice(),
+            )
         }
-        LinkType::RawIp => LaxSlicedPacket::from_ip(data).map_err(|_| DecodeError::TooShort)?,
         LinkType::LinuxSll => {
-            // etherparse decodes the SLL header only in its strict slicer; that is fine here
-            // since its payload is then sliced laxly below.
             let sll =
                 etherparse::LinuxSllSlice::from_slice(data).map_err(|_| DecodeError::TooShort)?;
             let et = match sll.protocol_type() {
                 etherparse::LinuxSllProtocolType::EtherType(et) => et,
                 _ => return Err(DecodeError::Unsupported),
             };
-            let payload = sll.payload_slice();
-            let mut p = LaxSlicedPacket::from_ether_type(et, payload);
-            p.link = None;
-            p
+            (Mac::default(), Mac::default(), et, sll.payload_slice())
+        }
+        LinkType::RawIp => {
+            return Ok(Packet {
+                src_mac: Mac::default(),
+                dst_mac: Mac::default(),
+                vlan: None,
+                net: ip_layer(data).unwrap_or(Net::Other(0)),
+            });
         }
         LinkType::Other(_) => return Err(DecodeError::Unsupported),
     };
-    let (src_mac, dst_mac) = match &sliced.link {
-        Some(etherparse::LinkSlice::Ethernet2(eth)) => (Mac(eth.source()), Mac(eth.destination())),
-        _ => (Mac::default(), Mac::default()),
+    // Up to two VLAN tags (802.1Q, 802.1ad, and the old 0x9100); the outer id is kept.
+    let mut vlan = None;
+    for _ in 0..2 {
+        if !matches!(ether_type.0, 0x8100 | 0x88a8 | 0x9100) {
+            break;
+        }
+        let Ok(tag) = etherparse::SingleVlanSlice::from_slice(rest) else {
+            return Ok(Packet {
+                src_mac,
+                dst_mac,
+                vlan,
+                net: Net::Other(ether_type.0),
+            });
+        };
+        vlan.get_or_insert(tag.vlan_identifier().value());
+        ether_type = tag.ether_type();
+        rest = tag.payload_slice();
+    }
+    let net = match ether_type.0 {
+        0x0806 => etherparse::ArpPacketSlice::from_slice(rest)
+            .ok()
+            .and_then(|a| arp_fields(&a))
+            .map_or(Net::Other(0x0806), Net::Arp),
+        0x0800 | 0x86dd => ip_layer(rest).unwrap_or(Net::Other(ether_type.0)),
+        other => Net::Other(other),
     };
-    let vlan = sliced.vlan_ids().first().map(|v| v.value());
-    let net = match &sliced.net {
-        Some(LaxNetSlice::Arp(arp)) => match arp_fields(arp) {
-            Some(a) => Net::Arp(a),
-            None => Net::Other(0x0806),
-        },
-        Some(LaxNetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            let total = u32::from(h.total_len());
-            let fragment = h.fragments_offset().value() != 0;
-            Net::Ip(ip_fields(
-                IpAddr::V4(h.source_addr()),
-                IpAddr::V4(h.destination_addr()),
-                v4.payload().ip_number.0,
-                &sliced.transport,
-                v4.payload().payload,
-                total,
-                fragment,
-            ))
-        }
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            let total = u32::from(h.payload_length()).saturating_add(40);
-            Net::Ip(ip_fields(
-                IpAddr::V6(h.source_addr()),
-                IpAddr::V6(h.destination_addr()),
-                v6.payload().ip_number.0,
-                &sliced.transport,
-                v6.payload().payload,
-                total,
-                v6.is_payload_fragmented(),
-            ))
-        }
-        None => {
-            let et = sliced.ether_payload().map_or(0, |p| p.ether_type.0);
-            Net::Other(et)
-        }
-    };
-    let _ = orig_len;
     Ok(Packet {
         src_mac,
         dst_mac,
         vlan,
         net,
     })
+}
+
+/// The IP layer and the transport header, as far as the bytes go.
+fn ip_layer(bytes: &[u8]) -> Option<Net<'_>> {
+    let (ip, _stopped) = etherparse::LaxIpSlice::from_slice(bytes).ok()?;
+    let (src, dst, wire_len, fragment) = match &ip {
+        etherparse::LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                u32::from(h.total_len()),
+                h.fragments_offset().value() != 0,
+            )
+        }
+        etherparse::LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                u32::from(h.payload_length()).saturating_add(40),
+                v6.is_payload_fragmented(),
+            )
+        }
+    };
+    let payload = ip.payload();
+    let proto = payload.ip_number.0;
+    let body = payload.payload;
+    let transport = if fragment {
+        None
+    } else {
+        match proto {
+            proto::TCP => etherparse::TcpSlice::from_slice(body)
+                .ok()
+                .map(TransportSlice::Tcp),
+            proto::UDP => etherparse::UdpSlice::from_slice_lax(body)
+                .ok()
+                .map(TransportSlice::Udp),
+            proto::ICMP => etherparse::Icmpv4Slice::from_slice(body)
+                .ok()
+                .map(TransportSlice::Icmpv4),
+            proto::ICMPV6 => etherparse::Icmpv6Slice::from_slice(body)
+                .ok()
+                .map(TransportSlice::Icmpv6),
+            _ => None,
+        }
+    };
+    Some(Net::Ip(ip_fields(
+        src, dst, proto, &transport, body, wire_len, fragment,
+    )))
 }
 
 fn arp_fields(arp: &etherparse::ArpPacketSlice<'_>) -> Option<Arp> {
