@@ -14,6 +14,7 @@ mod files;
 mod scan;
 mod service;
 mod synth;
+mod user;
 mod vault;
 mod watch;
 mod witness;
@@ -70,6 +71,9 @@ enum Command {
     /// Internal: the sanitiser worker process `sluis core` runs for each object.
     #[command(hide = true)]
     CoreWorker(core::WorkerArgs),
+    /// The workstation's local accounts: add, list, disable.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    User(user::Command),
     /// The enclave watch: traffic against the allow-list policy, alerts as EVE JSON and syslog.
     #[command(subcommand, after_help = EXIT_CODES)]
     Watch(watch::Command),
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Witness(cmd) => witness::run(cmd),
         Command::Watch(cmd) => watch::run(cmd),
+        Command::User(cmd) => user::run(cmd),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
         Command::CoreWorker(args) => core::worker(&args, &limits),

@@ -17,6 +17,7 @@ mod audit;
 mod crash;
 mod link;
 mod scan;
+mod user;
 mod vault;
 mod watch;
 
