@@ -12,6 +12,7 @@ mod dimse;
 mod edge;
 mod files;
 mod scan;
+mod serve;
 mod service;
 mod synth;
 mod user;
@@ -71,6 +72,9 @@ enum Command {
     /// Internal: the sanitiser worker process `sluis core` runs for each object.
     #[command(hide = true)]
     CoreWorker(core::WorkerArgs),
+    /// The analyst workstation's server (so far: login, sessions, roles, accounts).
+    #[command(after_help = EXIT_CODES)]
+    Serve(serve::ServeArgs),
     /// The workstation's local accounts: add, list, disable.
     #[command(subcommand, after_help = EXIT_CODES)]
     User(user::Command),
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
         Command::Witness(cmd) => witness::run(cmd),
         Command::Watch(cmd) => watch::run(cmd),
         Command::User(cmd) => user::run(cmd),
+        Command::Serve(args) => serve::run(&args),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
         Command::CoreWorker(args) => core::worker(&args, &limits),

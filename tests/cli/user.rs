@@ -104,3 +104,106 @@ fn accounts_are_added_listed_and_disabled_and_the_password_is_never_stored() {
         "the password is in the file"
     );
 }
+
+fn curl(args: &[&str]) -> (u16, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    assert!(
+        user_add(&vault, "ana", "analyst", b"a long enough passphrase\n")
+            .status
+            .success()
+    );
+    assert!(
+        user_add(&vault, "adm", "administrator", b"another good passphrase\n")
+            .status
+            .success()
+    );
+    // Not on a public address while HTTPS is missing.
+    let o = sluis(&["serve", "--vault", s(&vault), "--listen", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "serve",
+            "--vault",
+            s(&vault),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let t = std::time::Instant::now();
+    while curl(&[&format!("{base}/api/openapi.json")]).0 != 200 {
+        assert!(t.elapsed().as_secs() < 20, "sluis serve did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let jar = dir.path().join("jar");
+    let (code, _) = curl(&[&format!("{base}/api/me")]);
+    assert_eq!(code, 401);
+    let (code, body) = curl(&[
+        "-c",
+        s(&jar),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"ana","password":"a long enough passphrase"}"#,
+        &format!("{base}/api/login"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let csrf = serde_json::from_str::<serde_json::Value>(&body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        std::fs::read_to_string(&jar)
+            .unwrap()
+            .contains("#HttpOnly_127.0.0.1")
+    );
+    let (code, body) = curl(&["-b", s(&jar), &format!("{base}/api/me")]);
+    assert_eq!(code, 200);
+    assert!(body.contains("\"role\":\"analyst\""), "{body}");
+    assert_eq!(curl(&["-b", s(&jar), &format!("{base}/api/users")]).0, 403);
+    assert_eq!(
+        curl(&["-b", s(&jar), "-X", "POST", &format!("{base}/api/logout")]).0,
+        403,
+        "logout without CSRF"
+    );
+    assert_eq!(
+        curl(&[
+            "-b",
+            s(&jar),
+            "-X",
+            "POST",
+            "-H",
+            &format!("x-csrf-token: {csrf}"),
+            &format!("{base}/api/logout")
+        ])
+        .0,
+        204
+    );
+    assert_eq!(curl(&["-b", s(&jar), &format!("{base}/api/me")]).0, 401);
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+}

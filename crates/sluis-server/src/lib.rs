@@ -1,9 +1,13 @@
 //! The analyst workstation's server side.
 //!
-//! So far: [`accounts`], the local accounts with their roles, Argon2id hashes, login throttling
-//! and lock-out, which `sluis user` manages. The HTTPS server, sessions, CSRF protection, the
-//! JSON API and the browser UI are built on it next (issue 5).
+//! So far: [`accounts`] (local accounts, roles, Argon2id hashes, login throttling and lock-out,
+//! which `sluis user` manages), [`session`] (cookie sessions with CSRF tokens and timeouts) and
+//! [`http`] (login, logout, roles enforced by type with `Authenticated<need::…>`, security
+//! headers, the OpenAPI description), served by `sluis serve`. The scan API, HTTPS and the
+//! browser UI are built on it next (issue 5).
 
 pub mod accounts;
+pub mod http;
+pub mod session;
 
 pub use accounts::{Account, AccountError, Accounts, LoginError, Role};

@@ -1,0 +1,418 @@
+//! The HTTP API's authentication and authorisation layer: login and logout, the session cookie,
+//! CSRF, roles enforced by type, security headers.
+//!
+//! Roles are enforced in one place: a handler names what it needs in its signature, as
+//! `Authenticated<need::Supervisor>`, and the extractor answers 401 (no live session) or 403
+//! (wrong role, or a state-changing request without the session's CSRF token) before the
+//! handler runs. No handler checks a role by hand.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{Method, StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::accounts::{Accounts, LoginError, Role, Seconds};
+use crate::session::{Session, Sessions, same_secret};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sluis_session";
+
+/// What the handlers share.
+pub struct AppState {
+    /// The accounts (SQLite; one connection, behind a lock).
+    pub accounts: Mutex<Accounts>,
+    /// The live sessions.
+    pub sessions: Sessions,
+    /// Mark the cookie `Secure` (served over HTTPS).
+    pub secure: bool,
+    /// The clock (seconds since the epoch); a parameter so tests can move it.
+    pub clock: Box<dyn Fn() -> Seconds + Send + Sync>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("secure", &self.secure)
+            .finish()
+    }
+}
+
+/// The wall clock.
+pub fn wall_clock() -> Seconds {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Which roles a handler admits.
+pub trait Requirement: Send + Sync + 'static {
+    /// Whether `role` may call it.
+    fn allows(role: Role) -> bool;
+}
+
+/// The requirements handlers name.
+pub mod need {
+    use super::{Requirement, Role};
+
+    /// Any logged-in person.
+    #[derive(Debug)]
+    pub struct Anyone;
+    /// Analysts, and supervisors (who are analysts too).
+    #[derive(Debug)]
+    pub struct Analyst;
+    /// Supervisors only.
+    #[derive(Debug)]
+    pub struct Supervisor;
+    /// Auditors only.
+    #[derive(Debug)]
+    pub struct Auditor;
+    /// Administrators only.
+    #[derive(Debug)]
+    pub struct Administrator;
+
+    impl Requirement for Anyone {
+        fn allows(_: Role) -> bool {
+            true
+        }
+    }
+    impl Requirement for Analyst {
+        fn allows(role: Role) -> bool {
+            matches!(role, Role::Analyst | Role::Supervisor)
+        }
+    }
+    impl Requirement for Supervisor {
+        fn allows(role: Role) -> bool {
+            role == Role::Supervisor
+        }
+    }
+    impl Requirement for Auditor {
+        fn allows(role: Role) -> bool {
+            role == Role::Auditor
+        }
+    }
+    impl Requirement for Administrator {
+        fn allows(role: Role) -> bool {
+            role == Role::Administrator
+        }
+    }
+}
+
+/// Proof that the request comes from a live session whose role meets `R` (and, for a request
+/// that changes state, that it carries the session's CSRF token). Only the extractor makes one.
+#[derive(Debug)]
+pub struct Authenticated<R: Requirement> {
+    /// The session.
+    pub session: Session,
+    token: String,
+    _need: PhantomData<R>,
+}
+
+/// An API error: a status and a one-line reason, as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<Seconds>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+fn cookie_token(parts: &Parts) -> Option<String> {
+    for value in parts.headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == COOKIE
+                && !v.is_empty()
+                && v.len() <= 64
+            {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl<R: Requirement> FromRequestParts<Arc<AppState>> for Authenticated<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let now = (state.clock)();
+        let token = cookie_token(parts)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
+        let session = state.sessions.get(&token, now).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the session has ended; log in again",
+            )
+        })?;
+        if !R::allows(session.role) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("the {} role may not do this", session.role),
+            ));
+        }
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !same_secret(sent, &session.csrf) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "missing or wrong X-CSRF-Token",
+                ));
+            }
+        }
+        Ok(Authenticated {
+            session,
+            token,
+            _need: PhantomData,
+        })
+    }
+}
+
+fn session_cookie(state: &AppState, token: &str, max_age: Seconds) -> HeaderValue {
+    let secure = if state.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("sluis_session=; Path=/; Max-Age=0"))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    name: String,
+    password: String,
+}
+
+async fn login(State(state): State<Arc<AppState>>, Json(body): Json<LoginBody>) -> Response {
+    let now = (state.clock)();
+    // Argon2 takes tens of milliseconds: off the async threads.
+    let st = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let accounts = st
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        accounts.login(&body.name, body.password.as_bytes(), now)
+    })
+    .await;
+    let account = match outcome {
+        Ok(Ok(Ok(a))) => a,
+        Ok(Ok(Err(LoginError::Refused))) => {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "name or password not accepted")
+                .into_response();
+        }
+        Ok(Ok(Err(LoginError::Locked { until }))) => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins; the account is locked for a while",
+            );
+            e.retry_after = Some(until.saturating_sub(now));
+            return e.into_response();
+        }
+        Ok(Err(e)) => {
+            tracing::error!("login: {e}");
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                .into_response();
+        }
+        Err(e) => {
+            tracing::error!("login task: {e}");
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                .into_response();
+        }
+    };
+    // Always a new session: a token the browser already had is never adopted.
+    let Ok((token, session)) = state.sessions.begin(&account.name, account.role, now) else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response();
+    };
+    let mut r = Json(json!({ "name": session.name, "role": session.role, "csrf": session.csrf }))
+        .into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &token, crate::session::ABSOLUTE),
+    );
+    r
+}
+
+async fn logout(State(state): State<Arc<AppState>>, who: Authenticated<need::Anyone>) -> Response {
+    state.sessions.end(&who.token);
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    r
+}
+
+async fn me(who: Authenticated<need::Anyone>) -> Json<serde_json::Value> {
+    let s = who.session;
+    Json(json!({ "name": s.name, "role": s.role, "csrf": s.csrf }))
+}
+
+async fn users(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Administrator>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let accounts = state
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let list = accounts
+        .list()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "users": list })))
+}
+
+async fn disable_user(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Administrator>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    {
+        let accounts = state
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        accounts.disable(&name).map_err(|e| match e {
+            crate::AccountError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        })?;
+    }
+    state.sessions.end_all(&name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of what is served so far.
+pub fn openapi_document() -> serde_json::Value {
+    let err = json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "sluis workstation API", "version": env!("CARGO_PKG_VERSION"), "license": { "name": "EUPL-1.2", "identifier": "EUPL-1.2" } },
+        "components": {
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": COOKIE },
+                "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token" }
+            },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
+                "Me": { "type": "object", "required": ["name", "role", "csrf"], "properties": {
+                    "name": { "type": "string" },
+                    "role": { "type": "string", "enum": ["analyst", "supervisor", "auditor", "administrator"] },
+                    "csrf": { "type": "string" } } }
+            }
+        },
+        "paths": {
+            "/api/login": { "post": {
+                "summary": "Log in; sets the session cookie (HttpOnly, SameSite=Strict)",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["name", "password"], "additionalProperties": false,
+                    "properties": { "name": { "type": "string" }, "password": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "logged in", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Me" } } } },
+                               "401": err, "429": err } } },
+            "/api/logout": { "post": { "summary": "End the session", "security": [{ "session": [], "csrf": [] }],
+                "responses": { "204": { "description": "logged out" }, "401": err, "403": err } } },
+            "/api/me": { "get": { "summary": "Who is logged in", "security": [{ "session": [] }],
+                "responses": { "200": { "description": "the session", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Me" } } } }, "401": err } } },
+            "/api/users": { "get": { "summary": "Accounts (administrators)", "security": [{ "session": [] }],
+                "responses": { "200": { "description": "the accounts" }, "401": err, "403": err } } },
+            "/api/users/{name}/disable": { "post": { "summary": "Disable an account and end its sessions (administrators)",
+                "security": [{ "session": [], "csrf": [] }],
+                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "204": { "description": "disabled" }, "401": err, "403": err, "404": err } } }
+        }
+    })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// Security headers on every response: a strict CSP (no inline script, no other origin), frame
+/// denial, no sniffing, no referrer, no caching of API answers; HSTS when served over HTTPS.
+async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if state.secure {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    r
+}
+
+/// The router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/users", get(users))
+        .route("/api/users/{name}/disable", post(disable_user))
+        .route("/api/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
