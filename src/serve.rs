@@ -42,9 +42,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         )));
     }
     let accounts = Accounts::open(&args.vault).map_err(Failure::env)?;
+    // The vault is held by one process: this one, while it serves.
+    let vault = sluis_vault::Vault::open(&args.vault).map_err(|e| {
+        Failure::env(anyhow::anyhow!(
+            "open vault {}: {e} (is `sluis core` running on it?)",
+            args.vault.display()
+        ))
+    })?;
     let state = Arc::new(AppState {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
+        vault: Some(Mutex::new(vault)),
         secure: false,
         clock: Box::new(wall_clock),
     });

@@ -183,6 +183,9 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
     assert_eq!(code, 200);
     assert!(body.contains("\"role\":\"analyst\""), "{body}");
     assert_eq!(curl(&["-b", s(&jar), &format!("{base}/api/users")]).0, 403);
+    let (code, body) = curl(&["-b", s(&jar), &format!("{base}/api/scans")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"scans\":[]"), "{body}");
     assert_eq!(
         curl(&["-b", s(&jar), "-X", "POST", &format!("{base}/api/logout")]).0,
         403,

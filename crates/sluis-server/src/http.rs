@@ -29,6 +29,8 @@ pub struct AppState {
     pub accounts: Mutex<Accounts>,
     /// The live sessions.
     pub sessions: Sessions,
+    /// The vault whose scans are served (one process holds it).
+    pub vault: Option<Mutex<sluis_vault::Vault>>,
     /// Mark the cookie `Secure` (served over HTTPS).
     pub secure: bool,
     /// The clock (seconds since the epoch); a parameter so tests can move it.
@@ -122,7 +124,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// An error with this status and reason.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -349,6 +352,30 @@ pub fn openapi_document() -> serde_json::Value {
                 "responses": { "204": { "description": "logged out" }, "401": err, "403": err } } },
             "/api/me": { "get": { "summary": "Who is logged in", "security": [{ "session": [] }],
                 "responses": { "200": { "description": "the session", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Me" } } } }, "401": err } } },
+            "/api/scans": { "get": { "summary": "The worklist (analysts, supervisors)", "security": [{ "session": [] }],
+                "parameters": [
+                    { "name": "decision", "in": "query", "schema": { "type": "string", "enum": ["undecided", "clear", "inspect", "seize"] } },
+                    { "name": "scanner", "in": "query", "schema": { "type": "string" } },
+                    { "name": "identifier", "in": "query", "schema": { "type": "string" } },
+                    { "name": "from", "in": "query", "schema": { "type": "string" } },
+                    { "name": "until", "in": "query", "schema": { "type": "string" } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } },
+                    { "name": "after_time", "in": "query", "schema": { "type": "string" } },
+                    { "name": "after_id", "in": "query", "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "scans and the cursor of the next page" }, "400": err, "401": err, "403": err } } },
+            "/api/scans/{id}": { "get": { "summary": "A scan's metadata; the read is logged before the answer", "security": [{ "session": [] }],
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "metadata and the audit record's index" }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/channels/{n}": { "get": { "summary": "One channel's pixels, 16-bit little endian; the read is logged before the answer",
+                "security": [{ "session": [] }],
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                               { "name": "n", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
+                "responses": { "200": { "description": "the samples", "content": { "application/octet-stream": {} } }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/decision": { "post": { "summary": "Decide: clear, inspect or seize (logged)", "security": [{ "session": [], "csrf": [] }],
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["decision"],
+                    "additionalProperties": false, "properties": { "decision": { "type": "string", "enum": ["clear", "inspect", "seize"] } } } } } },
+                "responses": { "200": { "description": "the decision as kept" }, "400": err, "401": err, "403": err, "404": err } } },
             "/api/users": { "get": { "summary": "Accounts (administrators)", "security": [{ "session": [] }],
                 "responses": { "200": { "description": "the accounts" }, "401": err, "403": err } } },
             "/api/users/{name}/disable": { "post": { "summary": "Disable an account and end its sessions (administrators)",
@@ -408,6 +435,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/users", get(users))
         .route("/api/users/{name}/disable", post(disable_user))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/scans", get(crate::scans::list))
+        .route("/api/scans/{id}", get(crate::scans::metadata))
+        .route("/api/scans/{id}/channels/{n}", get(crate::scans::channel))
+        .route("/api/scans/{id}/decision", post(crate::scans::decide))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod http;
+pub mod scans;
 pub mod session;
 
 pub use accounts::{Account, AccountError, Accounts, LoginError, Role};

@@ -32,7 +32,28 @@ struct Server {
 }
 
 fn server() -> Server {
+    server_with(false).0
+}
+
+/// A server over a fresh vault holding one synthetic scan (its id is returned) when `vault`.
+fn server_with(vault: bool) -> (Server, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
+    let (vault, scan_id) = if vault {
+        let v = sluis_vault::Vault::init(&dir.path().join("vault"), None).unwrap();
+        let g = sluis_synth::generate(&sluis_synth::Spec {
+            kind: sluis_synth::Kind::Truck,
+            seed: 3,
+            index: 0,
+            pixel_mm: 20.0,
+        });
+        let bytes =
+            sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(g.scan))).unwrap();
+        let s = sluis_scan::sanitise(&bytes, &sluis_scan::Limits::default()).unwrap();
+        let stored = v.store(&s.scan, &v.system_actor()).unwrap();
+        (Some(Mutex::new(v)), Some(stored.id))
+    } else {
+        (None, None)
+    };
     let accounts = Accounts::open(dir.path()).unwrap();
     for (name, role) in [
         ("ana", Role::Analyst),
@@ -47,14 +68,18 @@ fn server() -> Server {
     let state = Arc::new(AppState {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
+        vault,
         secure: true,
         clock: Box::new(move || clock.load(Ordering::SeqCst)),
     });
-    Server {
-        app: router(state),
-        now,
-        _dir: dir,
-    }
+    (
+        Server {
+            app: router(state),
+            now,
+            _dir: dir,
+        },
+        scan_id,
+    )
 }
 
 struct Reply {
@@ -135,13 +160,29 @@ impl Server {
 const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/me", &["ana", "sam", "aud", "adm"]),
     ("GET", "/api/users", &["adm"]),
+    ("GET", "/api/scans", &["ana", "sam"]),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/channels/0",
+        &["ana", "sam"],
+    ),
+    (
+        "POST",
+        "/api/scans/s-000000000000000000000000deadbeef/decision",
+        &["ana", "sam"],
+    ),
     ("POST", "/api/users/nobody-here/disable", &["adm"]),
     ("POST", "/api/logout", &["ana", "sam", "aud", "adm"]),
 ];
 
 #[tokio::test]
 async fn every_endpoint_answers_401_without_a_session_and_403_to_the_wrong_role() {
-    let s = server();
+    let s = server_with(true).0;
     for (method, path, allowed) in MATRIX {
         let r = s.call(method, path, None, None, None).await;
         assert_eq!(
@@ -161,8 +202,9 @@ async fn every_endpoint_answers_401_without_a_session_and_403_to_the_wrong_role(
             let (cookie, csrf) = s.login(who).await;
             let r = s.call(method, path, Some(&cookie), Some(&csrf), None).await;
             if allowed.contains(&who) {
+                // Past the gate: whatever the handler makes of an empty request, not 401/403.
                 assert!(
-                    r.status.is_success() || r.status == StatusCode::NOT_FOUND,
+                    r.status != StatusCode::UNAUTHORIZED && r.status != StatusCode::FORBIDDEN,
                     "{who}: {method} {path} -> {} {}",
                     r.status,
                     r.body
@@ -176,7 +218,10 @@ async fn every_endpoint_answers_401_without_a_session_and_403_to_the_wrong_role(
     let r = s.call("GET", "/api/openapi.json", None, None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     for (method, path, _) in MATRIX {
-        let templ = path.replace("nobody-here", "{name}");
+        let templ = path
+            .replace("nobody-here", "{name}")
+            .replace("s-000000000000000000000000deadbeef", "{id}")
+            .replace("channels/0", "channels/{n}");
         assert!(
             r.body["paths"][&templ][method.to_lowercase()].is_object(),
             "{method} {templ} undocumented"
@@ -368,4 +413,102 @@ async fn every_response_carries_the_security_headers() {
     }
     let r = s.call("GET", "/nowhere", None, None, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
+    let (s, id) = server_with(true);
+    let id = id.unwrap();
+    let (ana, csrf) = s.login("ana").await;
+    let r = s
+        .call(
+            "GET",
+            "/api/scans?decision=undecided",
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["scans"][0]["id"], id.as_str());
+    let r = s
+        .call("GET", &format!("/api/scans/{id}"), Some(&ana), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (rows, cols) = (
+        r.body["rows"].as_u64().unwrap(),
+        r.body["columns"].as_u64().unwrap(),
+    );
+    let first = r.body["audit_record"].as_u64().unwrap();
+    // The pixels: 16-bit little endian, rows x columns, after another logged read.
+    let req = Request::builder()
+        .uri(format!("/api/scans/{id}/channels/0"))
+        .header(header::COOKIE, format!("sluis_session={ana}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = s.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let record: u64 = res.headers()["x-audit-record"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(record > first);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len() as u64, rows * cols * 2);
+    assert!(bytes.chunks(2).any(|p| p != [0, 0]), "all-zero pixels");
+    // A decision needs the CSRF token, then is kept.
+    let body = json!({ "decision": "inspect" });
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/scans/{id}/decision"),
+            Some(&ana),
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = s
+        .call(
+            "POST",
+            &format!("/api/scans/{id}/decision"),
+            Some(&ana),
+            Some(&csrf),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["decision"], "inspect");
+    let r = s
+        .call(
+            "GET",
+            "/api/scans?decision=undecided",
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.body["scans"].as_array().unwrap().len(), 0);
+    // Ids that are not ids, and ids that do not exist, are 404 alike.
+    for bad in [
+        "../../etc/passwd",
+        "..%2F..%2Fetc%2Fpasswd",
+        "s-000000000000000000000000deadbeef",
+        "ZZZZZZZZ",
+        "q-000000000000000000000000deadbeef",
+    ] {
+        let r = s
+            .call("GET", &format!("/api/scans/{bad}"), Some(&ana), None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // The auditor and the administrator see no scan.
+    for who in ["aud", "adm"] {
+        let (c, _) = s.login(who).await;
+        let r = s
+            .call("GET", &format!("/api/scans/{id}"), Some(&c), None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}");
+    }
 }
