@@ -1,9 +1,8 @@
 //! `sluis serve`: the workstation's server (the logic is in `sluis-server`).
 //!
-//! What is served so far: login, logout, the session, accounts for administrators, the OpenAPI
-//! description. Plain HTTP is served only on a loopback address; HTTPS (rustls, a generated
-//! certificate for the demo) comes with the scan API, and until then any other address is
-//! refused rather than served in clear.
+//! What is served so far: login, logout, the session, the scan API, accounts for administrators,
+//! the OpenAPI description. HTTPS by default (rustls; a configured certificate, or one generated
+//! beside the vault on the first run); plain HTTP only with `--plain-http`, and only on loopback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,16 +21,24 @@ pub(crate) struct ServeArgs {
     /// The vault whose accounts (and, next, scans) are served.
     #[arg(long, value_name = "DIR")]
     vault: PathBuf,
-    /// Where to listen (loopback only until HTTPS is built).
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "HOST:PORT")]
     listen: SocketAddr,
+    /// The certificate chain (PEM); without it one is generated in VAULT/tls/ on the first run.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead (loopback addresses only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    plain_http: bool,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
-    if !args.listen.ip().is_loopback() {
+    if args.plain_http && !args.listen.ip().is_loopback() {
         return Err(Failure::Usage(format!(
-            "{}: plain HTTP is served on loopback only, and HTTPS is not built yet; \
-             listen on 127.0.0.1 or ::1",
+            "{}: plain HTTP is served on loopback only; leave out --plain-http to serve HTTPS",
             args.listen
         )));
     }
@@ -53,7 +60,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
         vault: Some(Mutex::new(vault)),
-        secure: false,
+        secure: !args.plain_http,
         clock: Box::new(wall_clock),
     });
     let stop = service::stop_on_signal();
@@ -62,20 +69,55 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(Failure::env)?;
+    let tls = if args.plain_http {
+        None
+    } else {
+        let id = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => sluis_server::tls::Identity {
+                cert: cert.clone(),
+                key: key.clone(),
+                generated: false,
+            },
+            _ => {
+                let mut names = vec!["localhost".to_string(), args.listen.ip().to_string()];
+                if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+                    names.push(h.trim().to_string());
+                }
+                names.retain(|n| !n.is_empty() && n != "0.0.0.0" && n != "::");
+                sluis_server::tls::self_signed(&args.vault, &names).map_err(Failure::env)?
+            }
+        };
+        if id.generated {
+            println!(
+                "sluis serve: generated a self-signed certificate {} (for the demo; configure --tls-cert in production)",
+                id.cert.display()
+            );
+        }
+        Some(sluis_server::tls::server_config(&id).map_err(Failure::env)?)
+    };
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| Failure::env(anyhow::anyhow!("listen {}: {e}", args.listen)))?;
         let local = listener.local_addr().map_err(Failure::env)?;
-        println!("sluis serve: http://{local}/ (API under /api, description at /api/openapi.json)");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!(
+            "sluis serve: {scheme}://{local}/ (API under /api, description at /api/openapi.json)"
+        );
         let shutdown = async move {
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         };
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(Failure::env)
+        match tls {
+            Some(config) => {
+                sluis_server::tls::serve(listener, config, router(state), shutdown).await;
+                Ok(())
+            }
+            None => axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(Failure::env),
+        }
     })
 }

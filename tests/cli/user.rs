@@ -131,8 +131,15 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
             .status
             .success()
     );
-    // Not on a public address while HTTPS is missing.
-    let o = sluis(&["serve", "--vault", s(&vault), "--listen", "0.0.0.0:0"]);
+    // Plain HTTP never on a public address.
+    let o = sluis(&[
+        "serve",
+        "--vault",
+        s(&vault),
+        "--listen",
+        "0.0.0.0:0",
+        "--plain-http",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -146,6 +153,7 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
             s(&vault),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--plain-http",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -209,4 +217,107 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
         .args(["-TERM", &server.id().to_string()])
         .status();
     assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn serve_speaks_https_with_a_certificate_kept_beside_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    assert!(
+        user_add(&vault, "ana", "analyst", b"a long enough passphrase\n")
+            .status
+            .success()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "serve",
+            "--vault",
+            s(&vault),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cert = vault.join("tls/cert.pem");
+    let base = format!("https://127.0.0.1:{port}");
+    let t = std::time::Instant::now();
+    while curl(&["--cacert", s(&cert), &format!("{base}/api/openapi.json")]).0 != 200 {
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "sluis serve (https) did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(vault.join("tls/key.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Without trusting the certificate, curl refuses; in clear, the server does not answer HTTP.
+    assert_eq!(curl(&[&format!("{base}/api/openapi.json")]).0, 0);
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{port}/api/openapi.json")]).0,
+        0
+    );
+    let headers = dir.path().join("headers");
+    let (code, _) = curl(&[
+        "--cacert",
+        s(&cert),
+        "-D",
+        s(&headers),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"ana","password":"a long enough passphrase"}"#,
+        &format!("{base}/api/login"),
+    ]);
+    assert_eq!(code, 200);
+    let h = std::fs::read_to_string(&headers)
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(h.contains("strict-transport-security: max-age="), "{h}");
+    assert!(
+        h.contains("set-cookie: sluis_session=") && h.contains("; secure"),
+        "{h}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+    // The next start keeps the same certificate.
+    let before = std::fs::read(&cert).unwrap();
+    let mut again = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "serve",
+            "--vault",
+            s(&vault),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while curl(&["--cacert", s(&cert), &format!("{base}/api/openapi.json")]).0 != 200 {
+        assert!(t.elapsed().as_secs() < 20, "second start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status();
+    assert!(again.wait().unwrap().success());
+    assert_eq!(before, std::fs::read(&cert).unwrap());
 }

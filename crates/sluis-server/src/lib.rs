@@ -10,5 +10,6 @@ pub mod accounts;
 pub mod http;
 pub mod scans;
 pub mod session;
+pub mod tls;
 
 pub use accounts::{Account, AccountError, Accounts, LoginError, Role};
