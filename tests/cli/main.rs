@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use sluis_synth::hostile::corpus;
 
 mod audit;
+mod browser;
 mod crash;
 mod link;
 mod scan;

@@ -386,6 +386,30 @@ pub fn openapi_document() -> serde_json::Value {
     })
 }
 
+/// The UI, embedded in the binary: `cargo run` serves it with no build step and no CDN.
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const APP_CSS: &str = include_str!("../assets/app.css");
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn index_html() -> Response {
+    asset(INDEX_HTML, "text/html; charset=utf-8")
+}
+
+async fn app_js() -> Response {
+    asset(APP_JS, "text/javascript; charset=utf-8")
+}
+
+async fn app_css() -> Response {
+    asset(APP_CSS, "text/css; charset=utf-8")
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
@@ -429,6 +453,10 @@ async fn security_headers(
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(index_html))
+        .route("/app.js", get(app_js))
+        .route("/app.css", get(app_css))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))

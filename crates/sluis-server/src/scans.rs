@@ -103,11 +103,19 @@ pub async fn list(
         ..Filter::default()
     };
     let rows = with_vault(&state, move |v| v.list(&filter).map_err(vault_error)).await?;
+    // Threat detection reports are stored as objects of their own; the worklist holds images.
     let scans: Vec<Value> = rows
         .iter()
+        .filter(|r| r.scan.as_ref().is_none_or(|m| m.modality != "TDR"))
         .map(|r| {
+            let meta = r.scan.as_ref();
             json!({
                 "id": r.id,
+                "modality": meta.map(|m| m.modality.clone()),
+                "station": meta.and_then(|m| m.station.clone()),
+                "containers": meta.map(|m| m.containers.clone()).unwrap_or_default(),
+                "conveyance": meta.and_then(|m| m.conveyance.clone()),
+                "scanned_at": meta.and_then(|m| m.scanned_at.clone()),
                 "stored_at": r.stored_at,
                 "decision": r.decision.map(Decision::as_str),
                 "decided_at": r.decided_at,
@@ -171,7 +179,13 @@ pub async fn metadata(
         .channels
         .iter()
         .enumerate()
-        .map(|(i, c)| json!({ "index": i, "kind": format!("{:?}", c.kind) }))
+        .map(|(i, c)| {
+            json!({
+                "index": i,
+                "kind": format!("{:?}", c.kind),
+                "rescale": c.rescale.as_ref().map(|r| json!({ "slope": r.slope, "intercept": r.intercept })),
+            })
+        })
         .collect();
     Ok(Json(json!({
         "id": id,

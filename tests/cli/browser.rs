@@ -1,0 +1,156 @@
+//! The workstation in real Chromium: Debian's `chromium` driven by `playwright-core` (npm),
+//! both installed by `./scripts/test`, against `sluis serve` over a vault of synthetic scans.
+//! Screenshots are kept in `target/browser-artifacts/`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::{s, sluis, stderr};
+
+#[test]
+fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let driver = root.join("tests/browser");
+    assert!(
+        driver.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: ./scripts/test runs `npm ci` in tests/browser"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed: ./scripts/test installs it"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    let scans = dir.path().join("scans");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    let o = sluis(&[
+        "synth",
+        "--out",
+        s(&scans),
+        "--count",
+        "2",
+        "--seed",
+        "5",
+        "--kind",
+        "40ft",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut files: Vec<String> = std::fs::read_dir(&scans)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".dcs"))
+        .collect();
+    files.sort();
+    let mut args = vec!["vault", "put", s(&vault)];
+    args.extend(files.iter().map(String::as_str));
+    let o = sluis(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut add = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "analyst",
+            "--password-stdin",
+            "--vault",
+            s(&vault),
+        ])
+        .stdin(Stdio::piped())
+        .output_after(b"a long enough passphrase\n");
+    assert!(add.status.success(), "{}", stderr(&add));
+    add.stdout.clear();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "serve",
+            "--vault",
+            s(&vault),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--plain-http",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/");
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed().as_secs() < 20, "sluis serve did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let artifacts = root.join("target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let out = Command::new("node")
+        .arg(driver.join("workstation.mjs"))
+        .args([&base, "ana", "a long enough passphrase", s(&artifacts)])
+        .output()
+        .expect("node");
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n(screenshots in {})",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        artifacts.display()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Full resolution: the canvas is the image, pixel for pixel (a 40 ft scan at 5 mm).
+    assert!(report["pixels"]["w"].as_u64().unwrap() > 2000, "{report}");
+    assert!(report["pixels"]["h"].as_u64().unwrap() > 600, "{report}");
+    assert!(
+        report["audit"]
+            .as_str()
+            .unwrap()
+            .contains("read logged as audit records"),
+        "{report}"
+    );
+    println!("{report}");
+    // The decision is in the vault, and the reads and the decision are in its log.
+    let o = sluis(&[
+        "vault",
+        "list",
+        s(&vault),
+        "--decision",
+        "inspect",
+        "--json",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    let log = vault.join("log");
+    let key = vault.join("log.pub");
+    assert!(
+        sluis(&["audit", "verify", "--log", s(&log), "--key", s(&key)])
+            .status
+            .success()
+    );
+}
+
+trait OutputAfter {
+    fn output_after(&mut self, input: &[u8]) -> std::process::Output;
+}
+
+impl OutputAfter for Command {
+    fn output_after(&mut self, input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
