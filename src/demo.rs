@@ -210,6 +210,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         }
     }
     custody(out, &vault, &stored)?;
+    let accounts = demo_accounts(&out.join("vault"))?;
     enclave_watch(out)?;
     println!("\nWhere to look:");
     println!(
@@ -259,7 +260,45 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         "  sluis watch run --policy {w}/policy.toml --pcap {w}/enclave.pcap --print",
         w = out.join("watch").display()
     );
+    println!(
+        "\nThe analyst workstation (HTTPS, a self-signed certificate made on first start):\n  sluis serve --vault {} --listen 127.0.0.1:8443\n  then open https://127.0.0.1:8443/ and log in as:",
+        v.display()
+    );
+    for (name, role, password) in &accounts {
+        println!("    {name:<22} {role:<14} password {password}");
+    }
     Ok(())
+}
+
+/// One demo account per role, with a random password (printed, never stored in clear).
+fn demo_accounts(vault: &Path) -> Result<Vec<(String, String, String)>, Failure> {
+    use sluis_server::{Accounts, Role};
+    let accounts = Accounts::open(vault).map_err(Failure::env)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let mut made = Vec::new();
+    for role in Role::ALL {
+        let name = format!("{}.demo", role.name());
+        let mut raw = [0u8; 12];
+        getrandom_fill(&mut raw)?;
+        let password: String = raw
+            .iter()
+            .map(|b| char::from(b"abcdefghjkmnpqrstuvwxyz23456789"[usize::from(*b) % 31]))
+            .collect();
+        accounts
+            .add(&name, role, password.as_bytes(), now)
+            .map_err(Failure::env)?;
+        made.push((name, role.name().to_string(), password));
+    }
+    Ok(made)
+}
+
+fn getrandom_fill(buf: &mut [u8]) -> Result<(), Failure> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .map_err(Failure::env)
 }
 
 /// The enclave watch over three hours of generated enclave traffic with one of each attack.

@@ -272,6 +272,12 @@ fn demo_runs_end_to_end() {
             .status
             .success()
     );
+    // The workstation's demo accounts are printed, one per role, and exist beside the vault.
+    for role in ["analyst", "supervisor", "auditor", "administrator"] {
+        assert!(text.contains(&format!("{role}.demo")), "{text}");
+    }
+    let users = sluis(&["user", "list", "--vault", s(&out.join("vault")), "--json"]);
+    assert_eq!(String::from_utf8_lossy(&users.stdout).lines().count(), 4);
     // The enclave watch found every injected attack in its capture, as EVE JSON.
     assert!(text.contains("the enclave watch read"), "{text}");
     let eve = std::fs::read_to_string(out.join("watch/eve.json")).unwrap();
