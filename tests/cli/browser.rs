@@ -110,7 +110,7 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
         report["audit"]
             .as_str()
             .unwrap()
-            .contains("read logged as audit records"),
+            .contains("read logged as audit record"),
         "{report}"
     );
     println!("{report}");

@@ -13,6 +13,7 @@ mod intake;
 mod link;
 mod vault;
 mod watch;
+mod workstation;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,6 +110,19 @@ enum Cmd {
         /// One 50 MB capture and a 6-hour labelled run (for CI smoke runs).
         #[arg(long)]
         quick: bool,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The sluis binary (default: next to this one).
+        #[arg(long)]
+        sluis: Option<PathBuf>,
+    },
+    /// Opening a 40 ft scan in the workstation (API and Chromium) against Orthanc's REST
+    /// rendering of the same file.
+    Workstation {
+        /// Requests per measurement (the median is reported).
+        #[arg(long, default_value_t = 9)]
+        reps: usize,
         /// Where to work (default: a new directory under the current one, on disk).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -499,6 +513,13 @@ fn main() -> Result<()> {
                 None => std::env::current_exe()?.with_file_name("sluis"),
             };
             with_dir(dir, |d| watch::run(d, quick, &sizes, &sluis))
+        }
+        Cmd::Workstation { reps, dir, sluis } => {
+            let sluis = match sluis {
+                Some(s) => s,
+                None => std::env::current_exe()?.with_file_name("sluis"),
+            };
+            with_dir(dir, |d| workstation::run(d, &sluis, reps.max(1)))
         }
         Cmd::LinkRecv {
             port,

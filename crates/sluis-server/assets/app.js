@@ -159,13 +159,19 @@ async function open() {
   const s = state.scans[state.selected];
   if (!s) return;
   const t0 = performance.now();
-  const meta = await (await api("GET", `/api/scans/${s.id}`)).json();
+  // One logged read brings every channel; the header describes them.
+  const r = await api("GET", `/api/scans/${s.id}/image`);
+  if (!r.ok) { $("audit").textContent = `open: ${r.status}`; return; }
+  const meta = JSON.parse(r.headers.get("x-image"));
+  const all = new Uint16Array(await r.arrayBuffer());
+  const frame = meta.columns * meta.rows;
+  const channel = (c) => ({ data: all.subarray(c.index * frame, (c.index + 1) * frame), record: meta.audit_record });
   const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
   if (meta.columns > max || meta.rows > max) { $("audit").textContent = `image larger than this GPU's ${max}px texture limit`; return; }
-  const greyIdx = (meta.channels.find((c) => c.kind === "HighEnergy") || meta.channels[0]).index;
+  const gc = meta.channels.find((c) => c.kind === "HighEnergy") || meta.channels[0];
   const zc = meta.channels.find((c) => c.kind === "ZEffective");
-  const grey = await fetchChannel(s.id, greyIdx);
-  const zeff = zc ? await fetchChannel(s.id, zc.index) : null;
+  const grey = channel(gc);
+  const zeff = zc ? channel(zc) : null;
   texture(0, grey.data, meta.columns, meta.rows);
   if (zeff) texture(1, zeff.data, meta.columns, meta.rows); else texture(1, new Uint16Array(meta.columns * meta.rows), meta.columns, meta.rows);
   let lo = 65535, hi = 0;
@@ -179,7 +185,7 @@ async function open() {
   $("material").disabled = !zeff;
   draw();
   state.timing.openMs = performance.now() - t0;
-  $("audit").textContent = `read logged as audit records ${meta.audit_record}-${grey.record}; ${meta.columns} x ${meta.rows}, 16-bit, opened in ${state.timing.openMs.toFixed(0)} ms`;
+  $("audit").textContent = `read logged as audit record ${meta.audit_record}; ${meta.columns} x ${meta.rows}, 16-bit, opened in ${state.timing.openMs.toFixed(0)} ms`;
   $("decision-status").textContent = "";
   canvas.dataset.loaded = s.id;
 }

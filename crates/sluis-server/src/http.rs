@@ -371,6 +371,10 @@ pub fn openapi_document() -> serde_json::Value {
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
                                { "name": "n", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
                 "responses": { "200": { "description": "the samples", "content": { "application/octet-stream": {} } }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/image": { "get": { "summary": "Every channel's first frame, 16-bit little endian, one after another, described by the X-Image header; one logged read",
+                "security": [{ "session": [] }],
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "the samples", "content": { "application/octet-stream": {} } }, "401": err, "403": err, "404": err } } },
             "/api/scans/{id}/decision": { "post": { "summary": "Decide: clear, inspect or seize (logged)", "security": [{ "session": [], "csrf": [] }],
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["decision"],
@@ -466,6 +470,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/scans", get(crate::scans::list))
         .route("/api/scans/{id}", get(crate::scans::metadata))
         .route("/api/scans/{id}/channels/{n}", get(crate::scans::channel))
+        .route("/api/scans/{id}/image", get(crate::scans::image))
         .route("/api/scans/{id}/decision", post(crate::scans::decide))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))

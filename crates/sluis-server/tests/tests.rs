@@ -457,6 +457,21 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(bytes.len() as u64, rows * cols * 2);
     assert!(bytes.chunks(2).any(|p| p != [0, 0]), "all-zero pixels");
+    // The whole image in one logged read: every channel, one frame each, described by X-Image.
+    let req = Request::builder()
+        .uri(format!("/api/scans/{id}/image"))
+        .header(header::COOKIE, format!("sluis_session={ana}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = s.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let described: Value =
+        serde_json::from_str(res.headers()["x-image"].to_str().unwrap()).unwrap();
+    assert!(described["audit_record"].as_u64().unwrap() > record);
+    let n = described["channels"].as_array().unwrap().len() as u64;
+    assert!(n >= 2, "{described}");
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len() as u64, rows * cols * 2 * n);
     // A decision needs the CSRF token, then is kept.
     let body = json!({ "decision": "inspect" });
     let r = s
