@@ -80,6 +80,34 @@ const readout = await page.textContent("#readout");
 if (!/organic|inorganic|metal|unknown/.test(readout)) await fail(page, `readout without a class: ${readout}`);
 await page.screenshot({ path: `${artifacts}/4-material.png` });
 
+// Edge enhancement changes the picture; zooming on a point keeps that point under the cursor.
+await page.uncheck("#material");
+const sample = () => page.evaluate(() => {
+  const c = document.getElementById("view"); const gl = c.getContext("webgl2");
+  const px = new Uint8Array(4 * 200 * 20);
+  gl.readPixels(Math.floor(c.width / 2) - 100, Math.floor(c.height / 2) - 10, 200, 20, gl.RGBA, gl.UNSIGNED_BYTE, px);
+  let sum = 0; for (let i = 0; i < px.length; i += 4) sum += Math.abs(px[i] - px[(i + 4) % px.length]);
+  return sum;
+});
+const plain = await sample();
+await page.check("#edges");
+const sharp = await sample();
+if (!(sharp > plain)) await fail(page, `edge enhancement did not sharpen: ${plain} -> ${sharp}`);
+await page.uncheck("#edges");
+const at = { x: box.x + box.width * 0.3, y: box.y + box.height * 0.5 };
+await page.mouse.move(at.x, at.y);
+const pointBefore = (await page.textContent("#readout")).split(":")[0];
+for (let i = 0; i < 6; i++) await page.mouse.wheel(0, -120);
+await page.mouse.move(at.x + 1, at.y);
+await page.mouse.move(at.x, at.y);
+const pointAfter = (await page.textContent("#readout")).split(":")[0];
+const zoom = await page.textContent("#zoom");
+if (!/zoom 3\.8/.test(zoom)) await fail(page, `zoom not applied: ${zoom}`);
+const coords = (t) => t.match(/x (\d+) y (\d+)/).slice(1).map(Number);
+const [bx, by] = coords(pointBefore), [ax, ay] = coords(pointAfter);
+if (Math.abs(ax - bx) > 2 || Math.abs(ay - by) > 2) await fail(page, `zoom moved the point under the cursor: ${pointBefore} -> ${pointAfter}`);
+await page.screenshot({ path: `${artifacts}/5-zoomed.png` });
+
 // Decide: the scan leaves the waiting worklist; the page says it was logged.
 const before_count = await page.locator("#worklist li").count();
 await page.click("#decide button[data-decision=inspect]");
@@ -88,7 +116,7 @@ await page.waitForFunction(() => /kept and logged/.test(document.getElementById(
 await page.waitForFunction((n) => document.querySelectorAll("#worklist li").length === n - 1, before_count, { timeout: 10000 })
   .catch(() => fail(page, "the decided scan is still waiting"));
 const audit = await page.textContent("#audit");
-await page.screenshot({ path: `${artifacts}/5-decided.png` });
+await page.screenshot({ path: `${artifacts}/6-decided.png` });
 if (errors.length) await fail(page, `console errors: ${errors.join(" | ")}`);
 console.log(JSON.stringify({ open_ms: opened.openMs, redraw_ms_median: redraws[10], redraw_ms_max: redraws[19], pixels, audit }));
 await browser.close();

@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: null, scans: [], selected: -1, image: null, wl: { center: 32768, width: 65535 }, timing: {} };
+const state = { csrf: null, scans: [], selected: -1, image: null, wl: { center: 32768, width: 65535 }, view: { scale: 1, ox: 0, oy: 0 }, timing: {} };
 window.sluisTiming = state.timing; // read by the browser tests and the benchmark
 
 async function api(method, path, body) {
@@ -72,11 +72,21 @@ precision highp float; precision highp usampler2D;
 uniform usampler2D grey; uniform usampler2D zeff;
 uniform float center; uniform float width; uniform bool invert; uniform bool material;
 uniform vec2 zrescale; uniform float full;
+uniform vec2 offset; uniform float scale; uniform bool edges;
 in vec2 uv; out vec4 color;
 void main() {
   ivec2 size = textureSize(grey, 0);
-  ivec2 p = clamp(ivec2(uv * vec2(size)), ivec2(0), size - 1);
+  // Zoom and pan: the canvas shows the image from \`offset\` at \`scale\` canvas pixels per pixel.
+  ivec2 p = clamp(ivec2(offset + uv * vec2(size) / scale), ivec2(0), size - 1);
   float v = float(texelFetch(grey, p, 0).r);
+  if (edges) {
+    // Unsharp mask over the four neighbours: edges of thin objects stand out.
+    float n = float(texelFetch(grey, clamp(p + ivec2(1, 0), ivec2(0), size - 1), 0).r)
+            + float(texelFetch(grey, clamp(p - ivec2(1, 0), ivec2(0), size - 1), 0).r)
+            + float(texelFetch(grey, clamp(p + ivec2(0, 1), ivec2(0), size - 1), 0).r)
+            + float(texelFetch(grey, clamp(p - ivec2(0, 1), ivec2(0), size - 1), 0).r);
+    v = clamp(v + 2.0 * (v - n * 0.25), 0.0, full);
+  }
   float g = clamp((v - (center - width * 0.5)) / max(width, 1.0), 0.0, 1.0);
   if (invert) g = 1.0 - g;
   vec3 c = vec3(g);
@@ -141,6 +151,9 @@ function draw() {
   gl.uniform1i(gl.getUniformLocation(program, "material"), $("material").checked && img.zeff ? 1 : 0);
   gl.uniform2f(gl.getUniformLocation(program, "zrescale"), img.zSlope, img.zIntercept);
   gl.uniform1f(gl.getUniformLocation(program, "full"), img.full);
+  gl.uniform2f(gl.getUniformLocation(program, "offset"), state.view.ox, state.view.oy);
+  gl.uniform1f(gl.getUniformLocation(program, "scale"), state.view.scale);
+  gl.uniform1i(gl.getUniformLocation(program, "edges"), $("edges").checked ? 1 : 0);
   gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   // Wait for the GPU so the figure is the redraw, not the queueing of it.
   const px = new Uint8Array(4);
@@ -180,6 +193,7 @@ async function open() {
     zSlope: zc && zc.rescale ? zc.rescale.slope : 1, zIntercept: zc && zc.rescale ? zc.rescale.intercept : 0, lo, hi,
     full: Math.pow(2, meta.bits_stored || 16) - 1 };
   state.wl = { center: (lo + hi) / 2, width: Math.max(hi - lo, 1) };
+  state.view = { scale: 1, ox: 0, oy: 0 };
   canvas.width = meta.columns;
   canvas.height = meta.rows;
   $("material").disabled = !zeff;
@@ -200,19 +214,49 @@ $("invert").addEventListener("change", draw);
 $("material").addEventListener("change", draw);
 
 let drag = null;
-canvas.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, wl: { ...state.wl } }; });
+canvas.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, wl: { ...state.wl }, view: { ...state.view }, pan: e.shiftKey }; });
+
+// Canvas position -> image pixel, through zoom and pan.
+function imagePoint(e, rect) {
+  const img = state.image;
+  const cx = (e.clientX - rect.left) / rect.width * img.cols, cy = (e.clientY - rect.top) / rect.height * img.rows;
+  return [Math.floor(state.view.ox + cx / state.view.scale), Math.floor(state.view.oy + cy / state.view.scale)];
+}
+function clampOffset(o, n) { return Math.max(0, Math.min(o, n - n / state.view.scale)); }
+
+// The wheel zooms about the cursor, from the whole image to 32 screen pixels per image pixel.
+canvas.addEventListener("wheel", (e) => {
+  const img = state.image; if (!img) return;
+  e.preventDefault();
+  const rect = canvas.getBoundingClientRect();
+  const [px, py] = imagePoint(e, rect);
+  const scale = Math.max(1, Math.min(32, state.view.scale * (e.deltaY < 0 ? 1.25 : 0.8)));
+  const cx = (e.clientX - rect.left) / rect.width * img.cols, cy = (e.clientY - rect.top) / rect.height * img.rows;
+  state.view.scale = scale;
+  state.view.ox = clampOffset(px - cx / scale, img.cols);
+  state.view.oy = clampOffset(py - cy / scale, img.rows);
+  $("zoom").textContent = `zoom ${scale.toFixed(2)}x`;
+  draw();
+}, { passive: false });
+$("edges").addEventListener("change", draw);
 window.addEventListener("mouseup", () => { drag = null; });
 canvas.addEventListener("mousemove", (e) => {
   const img = state.image; if (!img) return;
   const rect = canvas.getBoundingClientRect();
-  const x = Math.floor((e.clientX - rect.left) / rect.width * img.cols), y = Math.floor((e.clientY - rect.top) / rect.height * img.rows);
+  const [x, y] = imagePoint(e, rect);
   if (x >= 0 && y >= 0 && x < img.cols && y < img.rows) {
     const v = img.grey[y * img.cols + x];
     let cls = "";
     if (img.zeff) { const z = img.zeff[y * img.cols + x] * img.zSlope + img.zIntercept; cls = z <= 0 ? " unknown" : z < 10 ? " organic" : z < 20 ? " inorganic" : " metal"; cls += ` (Z ${z.toFixed(1)})`; }
     $("readout").textContent = `x ${x} y ${y}: ${v}${cls}`;
   }
-  if (drag) {
+  if (drag && drag.pan) {
+    // Shift-drag pans, in image pixels.
+    const k = img.cols / rect.width / state.view.scale;
+    state.view.ox = clampOffset(drag.view.ox - (e.clientX - drag.x) * k, img.cols);
+    state.view.oy = clampOffset(drag.view.oy - (e.clientY - drag.y) * k * (img.rows / img.cols) * (rect.width / rect.height), img.rows);
+    draw();
+  } else if (drag) {
     const span = img.hi - img.lo || 1;
     state.wl = { center: drag.wl.center + (e.clientY - drag.y) * span / 500, width: Math.max(1, drag.wl.width + (e.clientX - drag.x) * span / 500) };
     draw();
