@@ -1,6 +1,6 @@
 // The workstation in real Chromium (Debian's, driven by playwright-core): log in, open a scan,
 // change the window, switch to material colouring, decide, and see the decision kept and logged.
-// Usage: node workstation.mjs BASE_URL NAME PASSWORD ARTIFACT_DIR
+// Usage: node workstation.mjs BASE_URL NAME PASSWORD ARTIFACT_DIR [AUDITOR AUDITOR_PASSWORD]
 // Prints one JSON line with the timings; exits non-zero on any failure.
 import { chromium } from "playwright-core";
 
@@ -117,6 +117,23 @@ await page.waitForFunction((n) => document.querySelectorAll("#worklist li").leng
   .catch(() => fail(page, "the decided scan is still waiting"));
 const audit = await page.textContent("#audit");
 await page.screenshot({ path: `${artifacts}/6-decided.png` });
+// The auditor (if given) logs in after the analyst and sees the log verified, the analyst's
+// reads and decision included.
+const [auditor, auditorPassword] = process.argv.slice(6);
+let auditStatus = null;
+if (auditor) {
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#name", auditor);
+  await page.fill("#password", auditorPassword);
+  await page.click("#login button[type=submit]");
+  await page.waitForFunction(() => /verified|FAILED/.test(document.getElementById("audit-status").textContent), null, { timeout: 30000 })
+    .catch(() => fail(page, "no audit status"));
+  auditStatus = await page.textContent("#audit-status");
+  if (!auditStatus.startsWith("verified")) await fail(page, `audit: ${auditStatus}`);
+  if (await page.isVisible("#desk")) await fail(page, "the auditor sees the scan desk");
+  await page.screenshot({ path: `${artifacts}/7-auditor.png` });
+}
 if (errors.length) await fail(page, `console errors: ${errors.join(" | ")}`);
-console.log(JSON.stringify({ open_ms: opened.openMs, redraw_ms_median: redraws[10], redraw_ms_max: redraws[19], pixels, audit }));
+console.log(JSON.stringify({ open_ms: opened.openMs, redraw_ms_median: redraws[10], redraw_ms_max: redraws[19], pixels, audit, audit_status: auditStatus }));
 await browser.close();

@@ -60,6 +60,20 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
         .output_after(b"a long enough passphrase\n");
     assert!(add.status.success(), "{}", stderr(&add));
     add.stdout.clear();
+    let aud = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "user",
+            "add",
+            "aud",
+            "--role",
+            "auditor",
+            "--password-stdin",
+            "--vault",
+            s(&vault),
+        ])
+        .stdin(Stdio::piped())
+        .output_after(b"the auditor's passphrase\n");
+    assert!(aud.status.success(), "{}", stderr(&aud));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -88,7 +102,14 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let out = Command::new("node")
         .arg(driver.join("workstation.mjs"))
-        .args([&base, "ana", "a long enough passphrase", s(&artifacts)])
+        .args([
+            &base,
+            "ana",
+            "a long enough passphrase",
+            s(&artifacts),
+            "aud",
+            "the auditor's passphrase",
+        ])
         .output()
         .expect("node");
     let _ = Command::new("kill")
@@ -111,6 +132,13 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
             .as_str()
             .unwrap()
             .contains("read logged as audit record"),
+        "{report}"
+    );
+    assert!(
+        report["audit_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("verified"),
         "{report}"
     );
     println!("{report}");

@@ -28,8 +28,42 @@ function enter(me) {
   $("who").textContent = `${me.name} (${me.role})`;
   $("login").hidden = true;
   $("logout").hidden = false;
+  // Each role sees its own pages: analysts the desk, auditors the log, administrators accounts.
+  if (me.role === "auditor") { $("audit-page").hidden = false; loadAudit(); return; }
+  if (me.role === "administrator") { $("admin-page").hidden = false; loadUsers(); return; }
   $("desk").hidden = false;
   loadWorklist();
+}
+
+async function loadAudit() {
+  const r = await api("GET", "/api/audit");
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) { $("audit-status").textContent = body.error || `audit: ${r.status}`; return; }
+  const v = body.verification;
+  $("audit-status").className = v.verified ? "ok" : "bad";
+  $("audit-status").textContent = v.verified
+    ? `verified: all ${v.entries} entries and ${v.tiles} tiles recomputed against the signed checkpoint; ${body.witness_cosignatures} witness cosignature(s)`
+    : `VERIFICATION FAILED: ${v.error}`;
+  $("checkpoint").textContent = body.checkpoint;
+}
+
+async function loadUsers() {
+  const r = await api("GET", "/api/users");
+  const body = await r.json().catch(() => ({ users: [] }));
+  const tbody = $("users").querySelector("tbody");
+  tbody.replaceChildren(...(body.users || []).map((u) => {
+    const tr = document.createElement("tr");
+    for (const t of [u.name, u.role, u.disabled ? "disabled" : "active"]) { const td = document.createElement("td"); td.textContent = t; tr.append(td); }
+    const td = document.createElement("td");
+    if (!u.disabled) {
+      const b = document.createElement("button");
+      b.textContent = "Disable";
+      b.addEventListener("click", async () => { await api("POST", `/api/users/${encodeURIComponent(u.name)}/disable`); loadUsers(); });
+      td.append(b);
+    }
+    tr.append(td);
+    return tr;
+  }));
 }
 
 async function loadWorklist() {

@@ -380,6 +380,9 @@ pub fn openapi_document() -> serde_json::Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["decision"],
                     "additionalProperties": false, "properties": { "decision": { "type": "string", "enum": ["clear", "inspect", "seize"] } } } } } },
                 "responses": { "200": { "description": "the decision as kept" }, "400": err, "401": err, "403": err, "404": err } } },
+            "/api/audit": { "get": { "summary": "The log's latest checkpoint and a verification of the whole log (auditors)",
+                "security": [{ "session": [] }],
+                "responses": { "200": { "description": "checkpoint, witness cosignatures, verification" }, "401": err, "403": err } } },
             "/api/users": { "get": { "summary": "Accounts (administrators)", "security": [{ "session": [] }],
                 "responses": { "200": { "description": "the accounts" }, "401": err, "403": err } } },
             "/api/users/{name}/disable": { "post": { "summary": "Disable an account and end its sessions (administrators)",
@@ -471,6 +474,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/scans/{id}", get(crate::scans::metadata))
         .route("/api/scans/{id}/channels/{n}", get(crate::scans::channel))
         .route("/api/scans/{id}/image", get(crate::scans::image))
+        .route("/api/audit", get(crate::scans::audit))
         .route("/api/scans/{id}/decision", post(crate::scans::decide))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))

@@ -341,3 +341,42 @@ pub async fn image(
     }
     Ok(r)
 }
+
+/// `GET /api/audit`: for auditors, the log's latest signed checkpoint (with any witness
+/// cosignatures) and a verification of the whole log against the log's public key, done now.
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Auditor>,
+) -> Result<Json<Value>, ApiError> {
+    with_vault(&state, |v| {
+        let checkpoint = String::from_utf8_lossy(&v.log().checkpoint()).into_owned();
+        // Signature lines of a signed note start with an em dash; the first is the log's own.
+        let signatures = checkpoint
+            .lines()
+            .filter(|l| l.starts_with('\u{2014}'))
+            .count();
+        let key = v.log_verifier_key().map_err(vault_error).and_then(|k| {
+            sluis_audit::NoteVerifier::new(&k)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        })?;
+        let policy = sluis_audit::verify::Policy {
+            log: Some(key),
+            records: true,
+            ..sluis_audit::verify::Policy::default()
+        };
+        let verification = match sluis_audit::FsStore::new(v.layout().log()) {
+            Ok(store) => match sluis_audit::verify_log(&store, &policy, |_, _| {}) {
+                Ok(r) => json!({ "verified": true, "entries": r.entries, "tiles": r.tiles }),
+                Err(e) => json!({ "verified": false, "error": e.to_string() }),
+            },
+            Err(e) => json!({ "verified": false, "error": e.to_string() }),
+        };
+        Ok(Json(json!({
+            "size": v.log().size(),
+            "checkpoint": checkpoint,
+            "witness_cosignatures": signatures.saturating_sub(1),
+            "verification": verification,
+        })))
+    })
+    .await
+}

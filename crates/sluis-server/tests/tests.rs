@@ -160,6 +160,7 @@ impl Server {
 const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/me", &["ana", "sam", "aud", "adm"]),
     ("GET", "/api/users", &["adm"]),
+    ("GET", "/api/audit", &["aud"]),
     ("GET", "/api/scans", &["ana", "sam"]),
     (
         "GET",
@@ -518,6 +519,18 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
     }
+    // The auditor sees the log: a signed checkpoint covering these reads and the decision, and a
+    // verification of every entry done now.
+    let (aud, _) = s.login("aud").await;
+    let r = s.call("GET", "/api/audit", Some(&aud), None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["verification"]["verified"], true, "{}", r.body);
+    assert!(r.body["size"].as_u64().unwrap() > record, "{}", r.body);
+    assert!(
+        r.body["checkpoint"].as_str().unwrap().contains('\u{2014}'),
+        "{}",
+        r.body
+    );
     // The auditor and the administrator see no scan.
     for who in ["aud", "adm"] {
         let (c, _) = s.login(who).await;
