@@ -274,16 +274,14 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
 fn demo_accounts(vault: &Path) -> Result<Vec<(String, String, String)>, Failure> {
     use sluis_server::{Accounts, Role};
     let accounts = Accounts::open(vault).map_err(Failure::env)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let now = sluis_server::http::wall_clock();
     let mut made = Vec::new();
     for role in Role::ALL {
         let name = format!("{}.demo", role.name());
-        let mut raw = [0u8; 12];
-        getrandom_fill(&mut raw)?;
+        let raw = sluis_audit::keys::random_32().map_err(Failure::env)?;
         let password: String = raw
             .iter()
+            .take(12)
             .map(|b| char::from(b"abcdefghjkmnpqrstuvwxyz23456789"[usize::from(*b) % 31]))
             .collect();
         accounts
@@ -292,13 +290,6 @@ fn demo_accounts(vault: &Path) -> Result<Vec<(String, String, String)>, Failure>
         made.push((name, role.name().to_string(), password));
     }
     Ok(made)
-}
-
-fn getrandom_fill(buf: &mut [u8]) -> Result<(), Failure> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .map_err(Failure::env)
 }
 
 /// The enclave watch over three hours of generated enclave traffic with one of each attack.

@@ -64,12 +64,6 @@ fn account_failure(e: AccountError) -> Failure {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Add {
@@ -89,7 +83,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
             let line = input.split(|b| *b == b'\n').next().unwrap_or_default();
             let password = line.strip_suffix(b"\r").unwrap_or(line);
             accounts
-                .add(&name, role, password, now())
+                .add(&name, role, password, sluis_server::http::wall_clock())
                 .map_err(account_failure)?;
             println!("{name}: {role} account added");
             Ok(())

@@ -149,8 +149,15 @@ fn read_policy(path: &Path) -> Result<Policy, Failure> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("open policy {}", path.display()))
         .map_err(Failure::Environment)?;
+    const MAX_POLICY: u64 = 16 << 20;
     let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16 << 20), &mut text)?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_POLICY + 1), &mut text)?;
+    if text.len() as u64 > MAX_POLICY {
+        return Err(Failure::Usage(format!(
+            "{}: larger than {MAX_POLICY} bytes; that is not a policy",
+            path.display()
+        )));
+    }
     let text = String::from_utf8(text)
         .map_err(|_| Failure::Usage(format!("{}: the policy is not UTF-8", path.display())))?;
     Policy::parse(&text).map_err(|errs| {
@@ -183,14 +190,8 @@ fn check(path: &Path) -> Result<(), Failure> {
 fn learn_cmd(pcap: &Path, out: &Path) -> Result<(), Failure> {
     let mut learner = learn::Learner::new();
     let frames = capture::read_file(pcap, |r| {
-        if let capture::Record::Frame {
-            ts,
-            link,
-            data,
-            orig_len,
-        } = r
-        {
-            learner.frame(ts, link, data, orig_len);
+        if let capture::Record::Frame { ts, link, data, .. } = r {
+            learner.frame(ts, link, data);
         }
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -288,8 +289,8 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
         let idle = args.idle_exit.map(std::time::Duration::from_secs);
         let c = run::collect(&socket, &mut watch, &stop, idle, &mut on_alert)?;
         eprintln!(
-            "sluis watch: {} flow records ({} datagrams unparsed, {} records skipped)",
-            watch.stats.flow_records, c.errors, c.skipped
+            "sluis watch: {} flow records ({} datagrams unparsed, {} records skipped, exporter table reset {} times)",
+            watch.stats.flow_records, c.errors, c.skipped, c.exporter_resets
         );
     }
     if let Some(e) = eve.as_mut() {

@@ -3,7 +3,7 @@
 //! Screenshots are kept in `target/browser-artifacts/`.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::{s, sluis, stderr};
 
@@ -45,59 +45,25 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
     args.extend(files.iter().map(String::as_str));
     let o = sluis(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut add = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "analyst",
-            "--password-stdin",
-            "--vault",
-            s(&vault),
-        ])
-        .stdin(Stdio::piped())
-        .output_after(b"a long enough passphrase\n");
+    let add = crate::user::user_add(
+        &vault,
+        "ana",
+        "analyst",
+        b"a long enough passphrase
+",
+    );
     assert!(add.status.success(), "{}", stderr(&add));
-    add.stdout.clear();
-    let aud = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "user",
-            "add",
-            "aud",
-            "--role",
-            "auditor",
-            "--password-stdin",
-            "--vault",
-            s(&vault),
-        ])
-        .stdin(Stdio::piped())
-        .output_after(b"the auditor's passphrase\n");
+    let aud = crate::user::user_add(
+        &vault,
+        "aud",
+        "auditor",
+        b"the auditor's passphrase
+",
+    );
     assert!(aud.status.success(), "{}", stderr(&aud));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "serve",
-            "--vault",
-            s(&vault),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--plain-http",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = crate::link::free_tcp_port();
+    let mut server = crate::user::serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}/");
-    let t = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed().as_secs() < 20, "sluis serve did not come up");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let artifacts = root.join("target/browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let out = Command::new("node")
@@ -164,21 +130,4 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
             .status
             .success()
     );
-}
-
-trait OutputAfter {
-    fn output_after(&mut self, input: &[u8]) -> std::process::Output;
-}
-
-impl OutputAfter for Command {
-    fn output_after(&mut self, input: &[u8]) -> std::process::Output {
-        use std::io::Write;
-        let mut child = self
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
-    }
 }

@@ -5,7 +5,28 @@ use std::process::{Command, Stdio};
 
 use crate::{s, sluis, stderr};
 
-fn user_add(
+/// `sluis serve` on loopback `port` (plain HTTP or HTTPS), once it accepts connections.
+pub(crate) fn serve(vault: &std::path::Path, port: u16, plain: bool) -> std::process::Child {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--vault", s(vault), "--listen", &listen];
+    if plain {
+        args.push("--plain-http");
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed().as_secs() < 20, "sluis serve did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+pub(crate) fn user_add(
     vault: &std::path::Path,
     name: &str,
     role: &str,
@@ -141,30 +162,9 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
         "--plain-http",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "serve",
-            "--vault",
-            s(&vault),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--plain-http",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = crate::link::free_tcp_port();
+    let mut server = serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}");
-    let t = std::time::Instant::now();
-    while curl(&[&format!("{base}/api/openapi.json")]).0 != 200 {
-        assert!(t.elapsed().as_secs() < 20, "sluis serve did not come up");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let jar = dir.path().join("jar");
     let (code, _) = curl(&[&format!("{base}/api/me")]);
     assert_eq!(code, 401);
@@ -229,23 +229,8 @@ fn serve_speaks_https_with_a_certificate_kept_beside_the_vault() {
             .status
             .success()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "serve",
-            "--vault",
-            s(&vault),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = crate::link::free_tcp_port();
+    let mut server = serve(&vault, port, false);
     let cert = vault.join("tls/cert.pem");
     let base = format!("https://127.0.0.1:{port}");
     let t = std::time::Instant::now();
@@ -298,18 +283,7 @@ fn serve_speaks_https_with_a_certificate_kept_beside_the_vault() {
     assert!(server.wait().unwrap().success());
     // The next start keeps the same certificate.
     let before = std::fs::read(&cert).unwrap();
-    let mut again = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "serve",
-            "--vault",
-            s(&vault),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = serve(&vault, port, false);
     let t = std::time::Instant::now();
     while curl(&["--cacert", s(&cert), &format!("{base}/api/openapi.json")]).0 != 200 {
         assert!(t.elapsed().as_secs() < 20, "second start");

@@ -16,7 +16,7 @@ use sluis_scan::{DicosObject, to_dicos_vec};
 use sluis_synth::{Kind, Spec, generate};
 
 /// Kills a child process when dropped.
-struct Guard(Child);
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ impl Drop for Guard {
     }
 }
 
-fn port() -> Result<u16> {
+pub(crate) fn port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -45,7 +45,7 @@ fn udp_port() -> Result<u16> {
         .port())
 }
 
-fn wait_port(port: u16, timeout: Duration) -> Result<()> {
+pub(crate) fn wait_port(port: u16, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {

@@ -15,31 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-struct Guard(std::process::Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn wait_http(url: &str) -> Result<()> {
-    let t = std::time::Instant::now();
-    while t.elapsed() < Duration::from_secs(30) {
-        if curl(&["-o", "/dev/null", url]).is_ok_and(|(code, _)| code > 0) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("{url} did not answer")
-}
+use crate::intake::{Guard, port as free_port, wait_port};
 
 /// Runs curl; returns (status, seconds).
 fn curl(args: &[&str]) -> Result<(u16, f64)> {
@@ -123,7 +99,7 @@ pub(crate) fn run(dir: &Path, sluis: &Path, reps: usize) -> Result<()> {
         (Guard(child), http)
     };
     let obase = format!("http://127.0.0.1:{}", orthanc.1);
-    wait_http(&format!("{obase}/system"))?;
+    wait_port(orthanc.1, Duration::from_secs(30))?;
     let up = Command::new("curl")
         .args([
             "-s",
@@ -190,7 +166,7 @@ pub(crate) fn run(dir: &Path, sluis: &Path, reps: usize) -> Result<()> {
             .spawn()?,
     );
     let base = format!("http://127.0.0.1:{port}");
-    wait_http(&format!("{base}/api/openapi.json"))?;
+    wait_port(port, Duration::from_secs(30))?;
     let jar = dir.join("jar");
     let (code, _) = curl(&[
         "-o",

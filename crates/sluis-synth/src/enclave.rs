@@ -422,13 +422,6 @@ struct Gen<W: Write> {
     ip_id: u16,
 }
 
-fn mac_for(ip: Ipv4Addr, hosts: &[Host]) -> Mac {
-    hosts
-        .iter()
-        .find(|h| h.ip == ip)
-        .map_or(SWITCH.mac, |h| h.mac)
-}
-
 impl<W: Write> Gen<W> {
     fn port(&mut self) -> u16 {
         self.ports = if self.ports >= 60_999 {
@@ -530,8 +523,7 @@ impl<W: Write> Gen<W> {
         let mut ss: u32 = self.rng.random();
         match answer {
             Answer::None => {
-                for (i, back) in [0, SECOND, 3 * SECOND].iter().enumerate() {
-                    let _ = i;
+                for back in [0, SECOND, 3 * SECOND] {
                     self.tcp(t0 + back, c, s, cs, 0, 0x02, &[]);
                 }
                 return t0 + 3 * SECOND;
@@ -685,8 +677,6 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
     );
     let n = spec.scanners.clamp(1, 8);
     let scanners: Vec<Host> = (0..n).map(scanner).collect();
-    let mut hosts = vec![SWITCH, EDGE, TIME, LAPTOP];
-    hosts.extend(scanners.iter().copied());
 
     // The schedule: every session start, then sorted.
     let mut schedule: Vec<(i64, Session)> = Vec::new();
@@ -1132,7 +1122,6 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
             },
         }
     }
-    let _ = mac_for(EDGE.ip, &hosts);
     let (frames, bytes) = g.tl.finish()?;
     Ok(Output {
         frames,
@@ -1148,24 +1137,18 @@ pub fn policy_toml(spec: &Spec, max_scan_bytes_per_hour: u64) -> String {
     let mut p = String::from(
         "# The generated enclave's allow-list.\naccepted = true\nsensor = \"enclave-tap\"\n\n",
     );
-    for h in [SWITCH, EDGE, TIME, LAPTOP] {
+    let fixed = [SWITCH, EDGE, TIME, LAPTOP].map(|h| {
         let role = match h.name {
-            "switch" => "switch",
-            "edge" => "edge",
-            "maintenance" => "maintenance",
+            "switch" | "edge" | "maintenance" => h.name,
             _ => "other",
         };
+        (h, role)
+    });
+    let scanners = (0..spec.scanners.clamp(1, 8)).map(|i| (scanner(i), "scanner"));
+    for (h, role) in fixed.into_iter().chain(scanners) {
         let m = h.mac;
         p.push_str(&format!(
             "[[device]]\nname = \"{}\"\nrole = \"{role}\"\nmac = \"{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\"\nips = [\"{}\"]\n\n",
-            h.name, m[0], m[1], m[2], m[3], m[4], m[5], h.ip
-        ));
-    }
-    for i in 0..spec.scanners.clamp(1, 8) {
-        let h = scanner(i);
-        let m = h.mac;
-        p.push_str(&format!(
-            "[[device]]\nname = \"{}\"\nrole = \"scanner\"\nmac = \"{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\"\nips = [\"{}\"]\n\n",
             h.name, m[0], m[1], m[2], m[3], m[4], m[5], h.ip
         ));
     }

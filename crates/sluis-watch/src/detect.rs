@@ -176,10 +176,6 @@ fn hour_of(ts: Micros) -> u8 {
     u8::try_from(h).unwrap_or(0)
 }
 
-fn ip_is_unspecified(ip: &IpAddr) -> bool {
-    ip.is_unspecified()
-}
-
 impl Watch {
     /// A watch over `policy`.
     pub fn new(policy: Policy) -> Self {
@@ -360,7 +356,7 @@ impl Watch {
         self.stats.frames = self.stats.frames.saturating_add(1);
         self.stats.bytes = self.stats.bytes.saturating_add(u64::from(orig_len));
         self.clock(ts);
-        let Ok(p) = packet::decode(link, data, orig_len) else {
+        let Ok(p) = packet::decode(link, data) else {
             self.stats.undecoded = self.stats.undecoded.saturating_add(1);
             return;
         };
@@ -419,7 +415,7 @@ impl Watch {
     }
 
     fn see_ip(&mut self, ts: Micros, ip: IpAddr, mac: Option<Mac>) {
-        if ip_is_unspecified(&ip) || self.ips_seen.contains(&ip) {
+        if ip.is_unspecified() || self.ips_seen.contains(&ip) {
             return;
         }
         if self.ips_seen.len() >= TABLE_CAP {
@@ -454,7 +450,7 @@ impl Watch {
             return;
         }
         self.recent_binds = [self.recent_binds[1], Some((ip, mac))];
-        if ip_is_unspecified(&ip) || mac.is_group() {
+        if ip.is_unspecified() || mac.is_group() {
             return;
         }
         let expected = self
@@ -626,18 +622,8 @@ impl Watch {
         if icmp_error {
             return;
         }
-        // A new flow. Who started it: a SYN without ACK says so; a SYN-ACK says the other side;
-        // otherwise the sender of the first packet seen, unless it is clearly a reply from a
-        // well-known port to an ephemeral one.
-        let syn = ip.flags & tcp_flags::SYN != 0;
-        let ack = ip.flags & tcp_flags::ACK != 0;
-        let src_started = if ip.proto == proto::TCP && syn {
-            !ack
-        } else if ip.proto == proto::TCP || ip.proto == proto::UDP {
-            !(ip.sport < 1024 && ip.dport >= 1024)
-        } else {
-            true
-        };
+        // A new flow: who started it.
+        let src_started = ip.sender_started();
         let (init, resp) = if src_started {
             ((ip.src, sport), (ip.dst, dport))
         } else {

@@ -99,7 +99,10 @@ pub fn entropy(label: &str) -> f64 {
 /// growing at the alert threshold.
 #[derive(Debug, Default)]
 pub struct DomainStats {
+    /// Hashes of the subdomains seen, under a seed drawn per process: a sender cannot choose
+    /// names that collide and so hide how many distinct ones it used.
     subdomains: HashSet<u64>,
+    seed: foldhash::fast::RandomState,
     /// Queries seen.
     pub queries: u64,
     /// Labels longer than allowed or of high entropy.
@@ -139,7 +142,8 @@ impl DomainStats {
             .unwrap_or(&q.name)
             .trim_end_matches('.');
         if !sub.is_empty() && self.subdomains.len() <= cap {
-            self.subdomains.insert(fxhash(sub));
+            self.subdomains
+                .insert(std::hash::BuildHasher::hash_one(&self.seed, sub));
         }
         for label in sub.split('.') {
             self.longest_label = self.longest_label.max(label.len());
@@ -154,16 +158,6 @@ impl DomainStats {
             }
         }
     }
-}
-
-/// A small, fast, non-cryptographic hash (FNV-1a) for set membership of names.
-fn fxhash(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

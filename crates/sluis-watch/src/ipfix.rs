@@ -29,6 +29,8 @@ pub struct Collector {
     pub errors: u64,
     /// Records without the fields a flow needs (addresses).
     pub skipped: u64,
+    /// Times the exporter table was full and was forgotten (templates are learnt again).
+    pub exporter_resets: u64,
 }
 
 #[derive(Default)]
@@ -217,6 +219,7 @@ impl Collector {
             // An exporter flood must not grow memory: forget them all, templates come again.
             self.parsers.clear();
             self.boots.clear();
+            self.exporter_resets = self.exporter_resets.saturating_add(1);
         }
         let parser = self.parsers.entry(from).or_default();
         let result = parser.parse_bytes(data);

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::capture::{LinkType, Micros};
 use crate::dns;
-use crate::packet::{self, Mac, Net, proto, tcp_flags};
+use crate::packet::{self, Mac, Net, proto};
 
 const CAP: usize = 1 << 16;
 
@@ -50,11 +50,11 @@ impl Learner {
     }
 
     /// Observes one frame.
-    pub fn frame(&mut self, ts: Micros, link: LinkType, data: &[u8], orig_len: u32) {
+    pub fn frame(&mut self, ts: Micros, link: LinkType, data: &[u8]) {
         self.frames = self.frames.saturating_add(1);
         self.first.get_or_insert(ts);
         self.last = self.last.max(ts);
-        let Ok(p) = packet::decode(link, data, orig_len) else {
+        let Ok(p) = packet::decode(link, data) else {
             return;
         };
         let mac_ok =
@@ -90,18 +90,7 @@ impl Learner {
                         let idle = ts.saturating_sub(*last) > 60_000_000 && ip.proto != proto::TCP;
                         (*low, idle)
                     }
-                    None => {
-                        let syn = ip.flags & tcp_flags::SYN != 0;
-                        let ack = ip.flags & tcp_flags::ACK != 0;
-                        let src_started = if ip.proto == proto::TCP && syn {
-                            !ack
-                        } else if ip.proto == proto::TCP || ip.proto == proto::UDP {
-                            !(ip.sport < 1024 && ip.dport >= 1024)
-                        } else {
-                            true
-                        };
-                        (src_started == src_is_low, true)
-                    }
+                    None => (ip.sender_started() == src_is_low, true),
                 };
                 if self.flows.len() >= CAP && !self.flows.contains_key(&key) {
                     self.flows.clear();
