@@ -350,7 +350,7 @@ fn custody(out: &Path, vault: &Vault, stored: &[(String, String)]) -> Result<(),
         .read(id, &analyst, "alarm review")
         .map_err(vault_failure)?;
     vault
-        .decide(id, Decision::Inspect, &analyst)
+        .decide(id, Decision::Inspect, None, &analyst)
         .map_err(vault_failure)?;
     let exported = vault
         .export(id, false, &analyst, "case file for the inspection team")

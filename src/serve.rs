@@ -49,6 +49,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         )));
     }
     let accounts = Accounts::open(&args.vault).map_err(Failure::env)?;
+    let desk = sluis_server::desk::Desk::open(&args.vault).map_err(Failure::env)?;
     // The vault is held by one process: this one, while it serves.
     let vault = sluis_vault::Vault::open(&args.vault).map_err(|e| {
         Failure::env(anyhow::anyhow!(
@@ -60,6 +61,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
         vault: Some(Mutex::new(vault)),
+        desk: Mutex::new(desk),
         secure: !args.plain_http,
         clock: Box::new(wall_clock),
     });

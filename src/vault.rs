@@ -79,7 +79,7 @@ pub(crate) enum Command {
         /// Part of a station name, manufacturer, model or serial number.
         #[arg(long)]
         scanner: Option<String>,
-        /// clear, inspect, seize, or undecided.
+        /// clear, inspect, seize, refer (to a supervisor), or undecided.
         #[arg(long)]
         decision: Option<String>,
         /// Stored at or after (RFC 3339 or a date, UTC).
@@ -110,7 +110,7 @@ pub(crate) enum Command {
         dir: PathBuf,
         /// The scan's id.
         id: String,
-        /// clear, inspect or seize.
+        /// clear, inspect, seize or refer (to a supervisor).
         #[arg(long)]
         decision: String,
         /// Who decides.
@@ -174,8 +174,11 @@ fn warn_witnesses(outcomes: &[(String, Result<u64, String>)]) {
 }
 
 fn parse_decision(s: &str) -> Result<Decision, Failure> {
-    Decision::parse(s)
-        .ok_or_else(|| Failure::Usage(format!("decision {s:?}: expected clear, inspect or seize")))
+    Decision::parse(s).ok_or_else(|| {
+        Failure::Usage(format!(
+            "decision {s:?}: expected clear, inspect, seize or refer"
+        ))
+    })
 }
 
 /// A time bound: RFC 3339, or a date (midnight UTC).
@@ -423,7 +426,9 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
         } => {
             let d = parse_decision(&decision)?;
             let v = open(&dir)?;
-            let row = v.decide(&id, d, &v.actor(&actor)).map_err(vault_failure)?;
+            let row = v
+                .decide(&id, d, None, &v.actor(&actor))
+                .map_err(vault_failure)?;
             println!(
                 "{} decided {}: retention class {} until {}",
                 row.id, d, row.class, row.expires_at

@@ -31,6 +31,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The vault whose scans are served (one process holds it).
     pub vault: Option<Mutex<sluis_vault::Vault>>,
+    /// Decision comments and annotations.
+    pub desk: Mutex<crate::desk::Desk>,
     /// Mark the cookie `Secure` (served over HTTPS).
     pub secure: bool,
     /// The clock (seconds since the epoch); a parameter so tests can move it.
@@ -317,6 +319,16 @@ async fn disable_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn scanners(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Administrator>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list =
+        crate::scans::with_vault(&state, |v| v.scanners().map_err(crate::scans::vault_error))
+            .await?;
+    Ok(Json(json!({ "scanners": list })))
+}
+
 async fn openapi() -> Json<serde_json::Value> {
     Json(openapi_document())
 }
@@ -324,6 +336,9 @@ async fn openapi() -> Json<serde_json::Value> {
 /// The OpenAPI 3.1 description of what is served so far.
 pub fn openapi_document() -> serde_json::Value {
     let err = json!({ "description": "error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let id =
+        json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let n = json!({ "name": "n", "in": "path", "required": true, "schema": { "type": "integer" } });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "sluis workstation API", "version": env!("CARGO_PKG_VERSION"), "license": { "name": "EUPL-1.2", "identifier": "EUPL-1.2" } },
@@ -354,7 +369,7 @@ pub fn openapi_document() -> serde_json::Value {
                 "responses": { "200": { "description": "the session", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Me" } } } }, "401": err } } },
             "/api/scans": { "get": { "summary": "The worklist (analysts, supervisors)", "security": [{ "session": [] }],
                 "parameters": [
-                    { "name": "decision", "in": "query", "schema": { "type": "string", "enum": ["undecided", "clear", "inspect", "seize"] } },
+                    { "name": "decision", "in": "query", "schema": { "type": "string", "enum": ["undecided", "clear", "inspect", "seize", "refer"] } },
                     { "name": "scanner", "in": "query", "schema": { "type": "string" } },
                     { "name": "identifier", "in": "query", "schema": { "type": "string" } },
                     { "name": "from", "in": "query", "schema": { "type": "string" } },
@@ -375,11 +390,56 @@ pub fn openapi_document() -> serde_json::Value {
                 "security": [{ "session": [] }],
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": { "200": { "description": "the samples", "content": { "application/octet-stream": {} } }, "401": err, "403": err, "404": err } } },
-            "/api/scans/{id}/decision": { "post": { "summary": "Decide: clear, inspect or seize (logged)", "security": [{ "session": [], "csrf": [] }],
-                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "/api/scans/{id}/decision": { "post": { "summary": "Decide: clear, inspect, seize, or refer to a supervisor (a comment is required); a referred scan is decided by a supervisor only. Logged with the comment's SHA-256 before it is kept",
+                "security": [{ "session": [], "csrf": [] }],
+                "parameters": [id.clone()],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["decision"],
-                    "additionalProperties": false, "properties": { "decision": { "type": "string", "enum": ["clear", "inspect", "seize"] } } } } } },
+                    "additionalProperties": false, "properties": { "decision": { "type": "string", "enum": ["clear", "inspect", "seize", "refer"] },
+                    "comment": { "type": "string", "maxLength": 4000 } } } } } },
                 "responses": { "200": { "description": "the decision as kept" }, "400": err, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/comments": { "get": { "summary": "The comments given with the scan's decisions, oldest first", "security": [{ "session": [] }],
+                "parameters": [id.clone()], "responses": { "200": { "description": "comments" }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/annotations": {
+                "get": { "summary": "The caller's own annotations on the scan and the shared ones", "security": [{ "session": [] }],
+                    "parameters": [id.clone()], "responses": { "200": { "description": "annotations" }, "401": err, "403": err, "404": err } },
+                "post": { "summary": "Keep a rectangle (image pixels) with a label; private unless shared", "security": [{ "session": [], "csrf": [] }],
+                    "parameters": [id.clone()],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["x", "y", "w", "h"],
+                        "additionalProperties": false, "properties": { "x": { "type": "number" }, "y": { "type": "number" }, "w": { "type": "number" }, "h": { "type": "number" },
+                        "label": { "type": "string", "maxLength": 200 }, "shared": { "type": "boolean" } } } } } },
+                    "responses": { "201": { "description": "kept" }, "400": err, "401": err, "403": err, "404": err, "409": err } } },
+            "/api/annotations/{n}": {
+                "get": { "summary": "One annotation, if the caller may see it (another analyst's private one does not exist for them)", "security": [{ "session": [] }],
+                    "parameters": [n.clone()], "responses": { "200": { "description": "the annotation" }, "401": err, "403": err, "404": err } },
+                "delete": { "summary": "Delete one of the caller's own annotations", "security": [{ "session": [], "csrf": [] }],
+                    "parameters": [n.clone()], "responses": { "204": { "description": "deleted" }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/reports": { "get": { "summary": "The threat detection reports about the scan (machine, operator, ground truth) with their regions; each read is logged",
+                "security": [{ "session": [] }], "parameters": [id.clone()],
+                "responses": { "200": { "description": "reports" }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/related": { "get": { "summary": "Other scans of the same containers or conveyance, newest first (index only)",
+                "security": [{ "session": [] }], "parameters": [id.clone()],
+                "responses": { "200": { "description": "scans" }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/tiles/{level}/{tile}": { "get": { "summary": "One 512 x 512 tile (X_Y.u16) of every channel at a pyramid level (2^level reduction), 16-bit little endian, described by X-Tile; a logged read",
+                "security": [{ "session": [] }],
+                "parameters": [id.clone(), { "name": "level", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0, "maximum": 8 } },
+                               { "name": "tile", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9]{1,5}_[0-9]{1,5}[.]u16$" } }],
+                "responses": { "200": { "description": "the samples", "content": { "application/octet-stream": {} } }, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/export": { "post": { "summary": "Export (supervisors): a tar of ID.dcm and its ID.dcm.tlog-proof receipt, or that tar encrypted to an age recipient; the export record is durable first",
+                "security": [{ "session": [], "csrf": [] }], "parameters": [id.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["purpose"],
+                    "additionalProperties": false, "properties": { "purpose": { "type": "string", "maxLength": 160 }, "recipient": { "type": "string", "description": "age1…" } } } } } },
+                "responses": { "200": { "description": "the archive", "content": { "application/x-tar": {}, "application/octet-stream": {} } }, "400": err, "401": err, "403": err, "404": err } } },
+            "/api/audit/records": { "get": { "summary": "Audit records, newest first, by object, actor (pseudonym or account name) and action (auditors)",
+                "security": [{ "session": [] }],
+                "parameters": [
+                    { "name": "object", "in": "query", "schema": { "type": "string" } },
+                    { "name": "actor", "in": "query", "schema": { "type": "string" } },
+                    { "name": "action", "in": "query", "schema": { "type": "string" } },
+                    { "name": "before", "in": "query", "schema": { "type": "integer" } },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }],
+                "responses": { "200": { "description": "records and the cursor of the next page" }, "400": err, "401": err, "403": err } } },
+            "/api/scanners": { "get": { "summary": "The scanners that delivered live scans, with counts (administrators)", "security": [{ "session": [] }],
+                "responses": { "200": { "description": "scanners" }, "401": err, "403": err } } },
             "/api/audit": { "get": { "summary": "The log's latest checkpoint and a verification of the whole log (auditors)",
                 "security": [{ "session": [] }],
                 "responses": { "200": { "description": "checkpoint, witness cosignatures, verification" }, "401": err, "403": err } } },
@@ -469,13 +529,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/me", get(me))
         .route("/api/users", get(users))
         .route("/api/users/{name}/disable", post(disable_user))
+        .route("/api/scanners", get(scanners))
         .route("/api/openapi.json", get(openapi))
         .route("/api/scans", get(crate::scans::list))
         .route("/api/scans/{id}", get(crate::scans::metadata))
         .route("/api/scans/{id}/channels/{n}", get(crate::scans::channel))
         .route("/api/scans/{id}/image", get(crate::scans::image))
-        .route("/api/audit", get(crate::scans::audit))
+        .route("/api/audit", get(crate::audit::audit))
+        .route("/api/audit/records", get(crate::audit::records))
         .route("/api/scans/{id}/decision", post(crate::scans::decide))
+        .route(
+            "/api/scans/{id}/comments",
+            get(crate::annotations::comments),
+        )
+        .route("/api/scans/{id}/reports", get(crate::scans::reports))
+        .route("/api/scans/{id}/related", get(crate::scans::related))
+        .route(
+            "/api/scans/{id}/tiles/{level}/{tile}",
+            get(crate::scans::tile),
+        )
+        .route("/api/scans/{id}/export", post(crate::export::export))
+        .route(
+            "/api/scans/{id}/annotations",
+            get(crate::annotations::list).post(crate::annotations::add),
+        )
+        .route(
+            "/api/annotations/{n}",
+            get(crate::annotations::one).delete(crate::annotations::delete),
+        )
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::from_fn_with_state(

@@ -7,6 +7,10 @@
 //! browser UI are built on it next (issue 5).
 
 pub mod accounts;
+pub mod annotations;
+pub mod audit;
+pub mod desk;
+pub mod export;
 pub mod http;
 pub mod scans;
 pub mod session;

@@ -17,11 +17,15 @@ use sluis_scan::model::Samples;
 use sluis_scan::{DicosObject, Limits};
 use sluis_vault::{Decision, Filter, Kind, VaultError};
 
+use std::sync::PoisonError;
+
+use crate::accounts::Role;
+use crate::desk::Comment;
 use crate::http::{ApiError, AppState, Authenticated, need};
 
 /// Vault scan ids are `s-` and 32 lower-case hex digits; anything else (a path, a traversal, a
 /// quarantine id) is not one.
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     id.strip_prefix("s-").is_some_and(|hex| {
         hex.len() == 32
             && hex
@@ -30,7 +34,7 @@ fn valid_id(id: &str) -> bool {
     })
 }
 
-fn vault_error(e: VaultError) -> ApiError {
+pub(crate) fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "no such scan"),
         other => {
@@ -43,7 +47,7 @@ fn vault_error(e: VaultError) -> ApiError {
     }
 }
 
-async fn with_vault<T: Send + 'static>(
+pub(crate) async fn with_vault<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&sluis_vault::Vault) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -254,9 +258,13 @@ pub async fn channel(
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     decision: String,
+    comment: Option<String>,
 }
 
-/// `POST /api/scans/{id}/decision`: clear, inspect or seize (logged before it is kept).
+/// `POST /api/scans/{id}/decision`: clear, inspect, seize, or refer to a supervisor, with an
+/// optional comment (required for a referral). A referred scan is decided by a supervisor only:
+/// that is the supervisor's review. The decision is logged (with the comment's SHA-256) before
+/// it is kept; the comment is kept on the desk.
 pub async fn decide(
     State(state): State<Arc<AppState>>,
     who: Authenticated<need::Analyst>,
@@ -269,13 +277,73 @@ pub async fn decide(
     let decision = Decision::parse(&body.decision).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "decision must be clear, inspect or seize",
+            "decision must be clear, inspect, seize or refer",
         )
     })?;
+    let comment = body
+        .comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = &comment
+        && (c.chars().count() > crate::desk::MAX_COMMENT
+            || c.chars().any(|ch| ch.is_control() && ch != '\n'))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a comment is at most 4000 characters, without control characters",
+        ));
+    }
+    let role = who.session.role;
+    if decision == Decision::Refer {
+        if comment.is_none() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "a referral needs a comment saying what the supervisor should look at",
+            ));
+        }
+        if role == Role::Supervisor {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "a supervisor decides referred scans; there is no one to refer to",
+            ));
+        }
+    }
     let name = who.session.name.clone();
+    let now = (state.clock)();
+    let st = state.clone();
     let row = with_vault(&state, move |v| {
+        // Checked and decided under the vault's lock: no decision slips in between.
+        let current = v.scan_row(&id).map_err(vault_error)?;
+        if current.decision == Some(Decision::Refer) && role != Role::Supervisor {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this scan is referred to a supervisor, who decides it",
+            ));
+        }
         let actor = v.actor(&name);
-        v.decide(&id, decision, &actor).map_err(vault_error)
+        let row = v
+            .decide(&id, decision, comment.as_deref(), &actor)
+            .map_err(vault_error)?;
+        if let Some(text) = comment {
+            let desk = st.desk.lock().unwrap_or_else(PoisonError::into_inner);
+            desk.add_comment(&Comment {
+                scan: id,
+                author: name,
+                role: role.name().to_string(),
+                at: now,
+                decision: decision.as_str().to_string(),
+                text,
+            })
+            .map_err(|e| {
+                // The decision stands and its record holds the comment's hash; the text is lost.
+                tracing::error!("decision kept, comment not: {e}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the decision was kept and logged, but its comment could not be kept",
+                )
+            })?;
+        }
+        Ok(row)
     })
     .await?;
     Ok(Json(json!({
@@ -342,41 +410,280 @@ pub async fn image(
     Ok(r)
 }
 
-/// `GET /api/audit`: for auditors, the log's latest signed checkpoint (with any witness
-/// cosignatures) and a verification of the whole log against the log's public key, done now.
-pub async fn audit(
+/// Threat reports are looked for among the vault's reports on the same container or conveyance;
+/// at most this many are read per request.
+const MAX_REPORT_CANDIDATES: usize = 20;
+
+fn report_json(id: &str, record: u64, r: &sluis_scan::ThreatReport) -> Value {
+    let threats: Vec<Value> = r
+        .threats
+        .iter()
+        .map(|t| {
+            let a = t.assessments.first();
+            let region = t.regions.first();
+            json!({
+                "id": t.id,
+                "category": a.and_then(|a| a.category.as_ref()).map(ToString::to_string),
+                "description": a.and_then(|a| a.description.clone()),
+                "flag": a.and_then(|a| a.flag.as_ref()).map(ToString::to_string),
+                "probability": a.and_then(|a| a.probability),
+                "mass_g": region.and_then(|g| g.mass_g),
+                "density": region.and_then(|g| g.density),
+                "z_effective": region.and_then(|g| g.z_effective),
+                // The region's base and extents in image pixels, x and y.
+                "box": region.and_then(|g| g.base.zip(g.extents)).map(|(b, e)| [b[0], b[1], e[0], e[1]]),
+                "polygon": region.map(|g| g.bounding_polygon.clone()).unwrap_or_default(),
+                "location": region.and_then(|g| g.location.clone()),
+            })
+        })
+        .collect();
+    json!({
+        "id": id,
+        "tdr_type": r.tdr_type.to_string(),
+        "alarm": r.alarm.as_ref().map(ToString::to_string),
+        "algorithm": r.algorithm,
+        "audit_record": record,
+        "threats": threats,
+    })
+}
+
+/// `GET /api/scans/{id}/reports`: the threat detection reports about this scan (machine,
+/// operator and ground truth), each with its regions for the viewer's overlay. A report is
+/// found among the reports stored for the scan's containers and conveyance and kept only if it
+/// refers to this scan's SOP instance; every report read is a logged read.
+pub async fn reports(
     State(state): State<Arc<AppState>>,
-    _who: Authenticated<need::Auditor>,
+    who: Authenticated<need::Analyst>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    with_vault(&state, |v| {
-        let checkpoint = String::from_utf8_lossy(&v.log().checkpoint()).into_owned();
-        // Signature lines of a signed note start with an em dash; the first is the log's own.
-        let signatures = checkpoint
-            .lines()
-            .filter(|l| l.starts_with('\u{2014}'))
-            .count();
-        let key = v.log_verifier_key().map_err(vault_error).and_then(|k| {
-            sluis_audit::NoteVerifier::new(&k)
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-        })?;
-        let policy = sluis_audit::verify::Policy {
-            log: Some(key),
-            records: true,
-            ..sluis_audit::verify::Policy::default()
+    if !valid_id(&id) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
+    }
+    let name = who.session.name.clone();
+    with_vault(&state, move |v| {
+        let row = v.scan_row(&id).map_err(vault_error)?;
+        let Some(meta) = row.scan else {
+            return Ok(Json(json!({ "reports": [] })));
         };
-        let verification = match sluis_audit::FsStore::new(v.layout().log()) {
-            Ok(store) => match sluis_audit::verify_log(&store, &policy, |_, _| {}) {
-                Ok(r) => json!({ "verified": true, "entries": r.entries, "tiles": r.tiles }),
-                Err(e) => json!({ "verified": false, "error": e.to_string() }),
-            },
-            Err(e) => json!({ "verified": false, "error": e.to_string() }),
-        };
-        Ok(Json(json!({
-            "size": v.log().size(),
-            "checkpoint": checkpoint,
-            "witness_cosignatures": signatures.saturating_sub(1),
-            "verification": verification,
-        })))
+        let mut candidates: Vec<String> = Vec::new();
+        let identifiers = meta.containers.iter().chain(meta.conveyance.iter());
+        for ident in identifiers {
+            let filter = Filter {
+                kind: Some(Kind::Scan),
+                identifier: Some(ident.clone()),
+                limit: 200,
+                ..Filter::default()
+            };
+            for r in v.list(&filter).map_err(vault_error)? {
+                if r.scan.as_ref().is_some_and(|m| m.modality == "TDR")
+                    && !candidates.contains(&r.id)
+                {
+                    candidates.push(r.id);
+                }
+            }
+        }
+        let actor = v.actor(&name);
+        let mut out = Vec::new();
+        for tdr in candidates.iter().take(MAX_REPORT_CANDIDATES) {
+            let released = v
+                .read(tdr, &actor, "workstation: threat report")
+                .map_err(vault_error)?;
+            let Ok(parsed) = sluis_scan::sanitise(&released.bytes, &Limits::default()) else {
+                tracing::error!("stored report {tdr} does not parse");
+                continue;
+            };
+            if let DicosObject::ThreatReport(r) = parsed.scan.object()
+                && r.references
+                    .iter()
+                    .chain(
+                        r.threats
+                            .iter()
+                            .flat_map(|t| t.regions.iter().flat_map(|g| g.references.iter())),
+                    )
+                    .any(|x| x.sop_instance_uid.as_str() == meta.sop_instance_uid)
+            {
+                out.push(report_json(tdr, released.record.index, r));
+            }
+        }
+        Ok(Json(
+            json!({ "reports": out, "candidates": candidates.len() }),
+        ))
     })
     .await
+}
+
+/// Tiles are this many pixels square.
+pub const TILE: usize = 512;
+/// The coarsest pyramid level (each level halves the resolution).
+pub const MAX_LEVEL: u32 = 8;
+
+/// Parses a tile name, `X_Y.u16`, strictly: anything else (a path, a traversal, an encoding
+/// trick) is not a tile.
+fn tile_name(name: &str) -> Option<(usize, usize)> {
+    let (x, y) = name.strip_suffix(".u16")?.split_once('_')?;
+    let num = |s: &str| {
+        (!s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<usize>().ok())
+            .flatten()
+    };
+    Some((num(x)?, num(y)?))
+}
+
+/// `GET /api/scans/{id}/tiles/{level}/{X_Y.u16}`: one 512 x 512 tile of every channel at a
+/// pyramid level (level L is reduced 2^L times: energy channels by the mean of each block, the
+/// Z-effective channel by its first sample, since a mean of atomic numbers is no material), as
+/// little-endian 16-bit samples, channel after channel, described by `X-Tile`. A logged read.
+pub async fn tile(
+    State(state): State<Arc<AppState>>,
+    who: Authenticated<need::Analyst>,
+    Path((id, level, name)): Path<(String, u32, String)>,
+) -> Result<Response, ApiError> {
+    let (tx, ty) =
+        tile_name(&name).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such tile"))?;
+    if level > MAX_LEVEL {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such level"));
+    }
+    let (scan, record) = read_scan(
+        &state,
+        id.clone(),
+        &who.session.name,
+        "workstation: view tile",
+    )
+    .await?;
+    let image = &scan.image;
+    let (cols, rows) = (usize::from(image.columns), usize::from(image.rows));
+    let k = 1usize << level;
+    let (lcols, lrows) = (cols.div_ceil(k), rows.div_ceil(k));
+    let (x0, y0) = (tx * TILE, ty * TILE);
+    if x0 >= lcols || y0 >= lrows {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such tile"));
+    }
+    let (w, h) = ((lcols - x0).min(TILE), (lrows - y0).min(TILE));
+    let mut bytes = Vec::with_capacity(w * h * 2 * image.channels.len());
+    let mut channels = Vec::new();
+    for (i, c) in image.channels.iter().enumerate() {
+        let sample = |x: usize, y: usize| -> u32 {
+            let at = y * cols + x;
+            match &c.samples {
+                Samples::U16(v) => v.get(at).copied().map_or(0, u32::from),
+                Samples::U8(v) => v.get(at).copied().map_or(0, u32::from),
+            }
+        };
+        let nearest = matches!(c.kind, sluis_scan::model::ChannelKind::ZEffective);
+        for ly in y0..y0 + h {
+            for lx in x0..x0 + w {
+                let (sx, sy) = (lx * k, ly * k);
+                let v = if k == 1 || nearest {
+                    sample(sx, sy)
+                } else {
+                    let (ex, ey) = ((sx + k).min(cols), (sy + k).min(rows));
+                    let mut sum = 0u64;
+                    for yy in sy..ey {
+                        for xx in sx..ex {
+                            sum += u64::from(sample(xx, yy));
+                        }
+                    }
+                    let n = ((ex - sx) * (ey - sy)).max(1) as u64;
+                    u32::try_from(sum / n).unwrap_or(u32::MAX)
+                };
+                bytes.extend_from_slice(&u16::try_from(v).unwrap_or(u16::MAX).to_le_bytes());
+            }
+        }
+        channels.push(json!({ "index": i, "kind": format!("{:?}", c.kind) }));
+    }
+    let header = json!({
+        "level": level, "x": tx, "y": ty, "columns": w, "rows": h,
+        "level_columns": lcols, "level_rows": lrows, "tile": TILE,
+        "channels": channels, "audit_record": record,
+    });
+    let mut r = bytes.into_response();
+    let hd = r.headers_mut();
+    hd.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&header.to_string()) {
+        hd.insert("x-tile", v);
+    }
+    Ok(r)
+}
+
+/// `GET /api/scans/{id}/related`: other scans of the same containers or conveyance, newest
+/// first (from the index; no content is read), for a side-by-side comparison.
+pub async fn related(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Analyst>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
+    }
+    with_vault(&state, move |v| {
+        let row = v.scan_row(&id).map_err(vault_error)?;
+        let mut out: Vec<sluis_vault::ObjectRow> = Vec::new();
+        if let Some(meta) = &row.scan {
+            for ident in meta.containers.iter().chain(meta.conveyance.iter()) {
+                let filter = Filter {
+                    kind: Some(Kind::Scan),
+                    identifier: Some(ident.clone()),
+                    limit: 100,
+                    ..Filter::default()
+                };
+                for r in v.list(&filter).map_err(vault_error)? {
+                    let image = r.scan.as_ref().is_some_and(|m| m.modality != "TDR");
+                    if image && r.id != id && !out.iter().any(|o| o.id == r.id) {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (&b.stored_at, &b.id).cmp(&(&a.stored_at, &a.id)));
+        let scans: Vec<Value> = out
+            .iter()
+            .take(50)
+            .map(|r| {
+                let meta = r.scan.as_ref();
+                json!({
+                    "id": r.id,
+                    "stored_at": r.stored_at,
+                    "scanned_at": meta.and_then(|m| m.scanned_at.clone()),
+                    "station": meta.and_then(|m| m.station.clone()),
+                    "containers": meta.map(|m| m.containers.clone()).unwrap_or_default(),
+                    "conveyance": meta.and_then(|m| m.conveyance.clone()),
+                    "decision": r.decision.map(Decision::as_str),
+                    "earlier": r.stored_at < row.stored_at,
+                })
+            })
+            .collect();
+        Ok(Json(json!({ "related": scans })))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tile_name;
+
+    #[test]
+    fn tile_names_are_parsed_strictly() {
+        assert_eq!(tile_name("0_0.u16"), Some((0, 0)));
+        assert_eq!(tile_name("12_3.u16"), Some((12, 3)));
+        for bad in [
+            "",
+            "0_0",
+            "0_0.png",
+            "_0.u16",
+            "0_.u16",
+            "-1_0.u16",
+            "0_0.u16/..",
+            "../0_0.u16",
+            "..%2F0_0.u16",
+            "0__0.u16",
+            "+1_0.u16",
+            "123456_0.u16",
+            "0 _0.u16",
+        ] {
+            assert_eq!(tile_name(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -46,10 +46,18 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
             index: 0,
             pixel_mm: 20.0,
         });
+        let mut scan = g.scan;
+        // The ground-truth report is an object of its own, as a scanner delivers it.
+        let report = scan.reports.remove(0);
         let bytes =
-            sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(g.scan))).unwrap();
+            sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::Image(Box::new(scan))).unwrap();
         let s = sluis_scan::sanitise(&bytes, &sluis_scan::Limits::default()).unwrap();
         let stored = v.store(&s.scan, &v.system_actor()).unwrap();
+        let bytes =
+            sluis_scan::to_dicos_vec(&sluis_scan::DicosObject::ThreatReport(Box::new(report)))
+                .unwrap();
+        let r = sluis_scan::sanitise(&bytes, &sluis_scan::Limits::default()).unwrap();
+        v.store(&r.scan, &v.system_actor()).unwrap();
         (Some(Mutex::new(v)), Some(stored.id))
     } else {
         (None, None)
@@ -57,6 +65,7 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
     let accounts = Accounts::open(dir.path()).unwrap();
     for (name, role) in [
         ("ana", Role::Analyst),
+        ("bob", Role::Analyst),
         ("sam", Role::Supervisor),
         ("aud", Role::Auditor),
         ("adm", Role::Administrator),
@@ -69,6 +78,7 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
         vault,
+        desk: Mutex::new(sluis_server::desk::Desk::open(dir.path()).unwrap()),
         secure: true,
         clock: Box::new(move || clock.load(Ordering::SeqCst)),
     });
@@ -177,6 +187,50 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
         "/api/scans/s-000000000000000000000000deadbeef/decision",
         &["ana", "sam"],
     ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/image",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/tiles/0/0_0.u16",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/reports",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/related",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/comments",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/annotations",
+        &["ana", "sam"],
+    ),
+    (
+        "POST",
+        "/api/scans/s-000000000000000000000000deadbeef/annotations",
+        &["ana", "sam"],
+    ),
+    ("GET", "/api/annotations/7", &["ana", "sam"]),
+    ("DELETE", "/api/annotations/7", &["ana", "sam"]),
+    (
+        "POST",
+        "/api/scans/s-000000000000000000000000deadbeef/export",
+        &["sam"],
+    ),
+    ("GET", "/api/audit/records", &["aud"]),
+    ("GET", "/api/scanners", &["adm"]),
     ("POST", "/api/users/nobody-here/disable", &["adm"]),
     ("POST", "/api/logout", &["ana", "sam", "aud", "adm"]),
 ];
@@ -222,7 +276,9 @@ async fn every_endpoint_answers_401_without_a_session_and_403_to_the_wrong_role(
         let templ = path
             .replace("nobody-here", "{name}")
             .replace("s-000000000000000000000000deadbeef", "{id}")
-            .replace("channels/0", "channels/{n}");
+            .replace("channels/0", "channels/{n}")
+            .replace("tiles/0/0_0.u16", "tiles/{level}/{tile}")
+            .replace("annotations/7", "annotations/{n}");
         assert!(
             r.body["paths"][&templ][method.to_lowercase()].is_object(),
             "{method} {templ} undocumented"
@@ -539,4 +595,568 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}");
     }
+}
+
+impl Server {
+    /// A request whose answer is bytes, not JSON.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        csrf: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, format!("sluis_session={cookie}"));
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, bytes)
+    }
+}
+
+#[tokio::test]
+async fn a_referral_is_decided_by_a_supervisor_and_its_comments_are_bound_to_the_log() {
+    let (s, id) = server_with(true);
+    let id = id.unwrap();
+    let (ana, ana_csrf) = s.login("ana").await;
+    let (sam, sam_csrf) = s.login("sam").await;
+    let decide = |who: &'static str, body: Value| {
+        let (c, t) = if who == "ana" {
+            (ana.clone(), ana_csrf.clone())
+        } else {
+            (sam.clone(), sam_csrf.clone())
+        };
+        let path = format!("/api/scans/{id}/decision");
+        let s = &s;
+        async move { s.call("POST", &path, Some(&c), Some(&t), Some(body)).await }
+    };
+    // A referral says why.
+    let r = decide("ana", json!({ "decision": "refer" })).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = decide(
+        "ana",
+        json!({ "decision": "refer", "comment": "bad\u{7}bell" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let why = "dense block behind the doors, not on the manifest";
+    let r = decide("ana", json!({ "decision": "refer", "comment": why })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["decision"].as_str(), r.body["class"].as_str()),
+        (Some("refer"), Some("undecided"))
+    );
+    // Now only a supervisor decides it; the supervisor's worklist holds it.
+    let r = decide("ana", json!({ "decision": "clear" })).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = s
+        .call("GET", "/api/scans?decision=refer", Some(&sam), None, None)
+        .await;
+    assert_eq!(r.body["scans"][0]["id"], id.as_str(), "{}", r.body);
+    let r = decide(
+        "sam",
+        json!({ "decision": "refer", "comment": "up the chain" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let review = "agreed: open it";
+    let r = decide("sam", json!({ "decision": "inspect", "comment": review })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["class"], "inspection");
+    // Both comments, in order, with who gave them.
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/scans/{id}/comments"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    let c = r.body["comments"].as_array().unwrap();
+    assert_eq!(c.len(), 2, "{}", r.body);
+    assert_eq!(
+        (
+            c[0]["author"].as_str(),
+            c[0]["decision"].as_str(),
+            c[0]["text"].as_str()
+        ),
+        (Some("ana"), Some("refer"), Some(why))
+    );
+    assert_eq!(
+        (
+            c[1]["author"].as_str(),
+            c[1]["role"].as_str(),
+            c[1]["text"].as_str()
+        ),
+        (Some("sam"), Some("supervisor"), Some(review))
+    );
+    // The log holds each comment's hash, not its text; the auditor finds both decisions by scan
+    // and action, and by the account name behind the pseudonym.
+    let (aud, _) = s.login("aud").await;
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/audit/records?object={id}&action=decide"),
+            Some(&aud),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let recs = r.body["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 2, "{}", r.body);
+    use sha2::Digest;
+    let hex = |t: &str| -> String {
+        sha2::Sha256::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert!(
+        recs[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("comment-sha256={}", hex(review))),
+        "{}",
+        recs[0]
+    );
+    assert!(
+        recs[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("comment-sha256={}", hex(why))),
+        "{}",
+        recs[1]
+    );
+    assert_eq!(recs[0]["account"], "sam");
+    assert!(!r.body.to_string().contains(why));
+    let r = s
+        .call(
+            "GET",
+            "/api/audit/records?actor=ana&action=decide",
+            Some(&aud),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "{}", r.body);
+    let pseudonym = r.body["records"][0]["actor"].as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("p-"));
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/audit/records?actor={pseudonym}&limit=1"),
+            Some(&aud),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert!(r.body["next_before"].is_u64(), "{}", r.body);
+    let r = s
+        .call(
+            "GET",
+            "/api/audit/records?action=explode",
+            Some(&aud),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn annotations_are_private_to_their_owner_unless_shared() {
+    let (s, id) = server_with(true);
+    let id = id.unwrap();
+    let (ana, ana_csrf) = s.login("ana").await;
+    let (bob, bob_csrf) = s.login("bob").await;
+    let path = format!("/api/scans/{id}/annotations");
+    let r = s
+        .call(
+            "POST",
+            &path,
+            Some(&ana),
+            Some(&ana_csrf),
+            Some(json!({ "x": 10, "y": 20, "w": 30, "h": 40, "label": "void in the floor" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let private = r.body["id"].as_i64().unwrap();
+    let r = s
+        .call(
+            "POST",
+            &path,
+            Some(&ana),
+            Some(&ana_csrf),
+            Some(json!({ "x": 1, "y": 2, "w": 3, "h": 4, "label": "see this", "shared": true })),
+        )
+        .await;
+    let shared = r.body["id"].as_i64().unwrap();
+    // Nonsense is refused.
+    for bad in [
+        json!({ "x": -1, "y": 0, "w": 5, "h": 5 }),
+        json!({ "x": 0, "y": 0, "w": 0, "h": 5 }),
+        json!({ "x": 0, "y": 0, "w": 5, "h": 5, "label": "x".repeat(201) }),
+        json!({ "x": 1e300, "y": 0, "w": 5, "h": 5 }),
+    ] {
+        let r = s
+            .call(
+                "POST",
+                &path,
+                Some(&ana),
+                Some(&ana_csrf),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = s
+        .call(
+            "POST",
+            "/api/scans/s-000000000000000000000000deadbeef/annotations",
+            Some(&ana),
+            Some(&ana_csrf),
+            Some(json!({ "x": 1, "y": 2, "w": 3, "h": 4 })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Bob sees the shared one only; Ana's private one does not exist for him.
+    let r = s.call("GET", &path, Some(&bob), None, None).await;
+    let ids: Vec<i64> = r.body["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![shared]);
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/annotations/{private}"),
+            Some(&bob),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/api/annotations/{private}"),
+            Some(&bob),
+            Some(&bob_csrf),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/api/annotations/{shared}"),
+            Some(&bob),
+            Some(&bob_csrf),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner deletes");
+    // Ana sees both, and deletes hers.
+    let r = s.call("GET", &path, Some(&ana), None, None).await;
+    assert_eq!(r.body["annotations"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["annotations"][0]["label"], "void in the floor");
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/api/annotations/{private}"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "without CSRF");
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/api/annotations/{private}"),
+            Some(&ana),
+            Some(&ana_csrf),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/annotations/{private}"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_with_age() {
+    let (s, id) = server_with(true);
+    let id = id.unwrap();
+    let (sam, csrf) = s.login("sam").await;
+    let path = format!("/api/scans/{id}/export");
+    let (st, _, _) = s
+        .raw(
+            "POST",
+            &path,
+            &sam,
+            Some(&csrf),
+            Some(json!({ "purpose": "" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _, _) = s
+        .raw(
+            "POST",
+            &path,
+            &sam,
+            Some(&csrf),
+            Some(json!({ "purpose": "case 7", "recipient": "age1notakey" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let key = std::fs::read_to_string(s._dir.path().join("vault").join("log.pub")).unwrap();
+    let policy = sluis_audit::verify::Policy {
+        log: Some(sluis_audit::NoteVerifier::new(key.trim()).unwrap()),
+        ..sluis_audit::verify::Policy::default()
+    };
+    let check = |tar_bytes: &[u8]| {
+        let mut files = std::collections::HashMap::new();
+        let mut ar = tar::Archive::new(tar_bytes);
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().to_string();
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut b).unwrap();
+            files.insert(name, b);
+        }
+        let dicos = &files[&format!("{id}.dcm")];
+        assert!(sluis_scan::sanitise(dicos, &sluis_scan::Limits::default()).is_ok());
+        let proven =
+            sluis_audit::verify::verify_receipt(&files[&format!("{id}.dcm.tlog-proof")], &policy)
+                .unwrap();
+        assert_eq!(proven.record.object.as_deref(), Some(id.as_str()));
+        assert_eq!(proven.record.action, sluis_audit::Action::Export);
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(dicos)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            format!("{:?}", proven.record).contains(&hex),
+            "{:?}",
+            proven.record
+        );
+        proven.index
+    };
+    let (st, h, bytes) = s
+        .raw(
+            "POST",
+            &path,
+            &sam,
+            Some(&csrf),
+            Some(json!({ "purpose": "case 7" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(h[header::CONTENT_TYPE], "application/x-tar");
+    let index = check(&bytes);
+    assert_eq!(h["x-audit-record"].to_str().unwrap(), index.to_string());
+    // To an age recipient: only the holder of the identity opens it.
+    let identity = age::x25519::Identity::generate();
+    let (st, h, sealed) = s
+        .raw(
+            "POST",
+            &path,
+            &sam,
+            Some(&csrf),
+            Some(json!({ "purpose": "case 7", "recipient": identity.to_public().to_string() })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        h[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .ends_with(".tar.age\"")
+    );
+    assert!(sealed.starts_with(b"age-encryption.org/v1"));
+    let d = age::Decryptor::new(&sealed[..]).unwrap();
+    let mut r = d
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut r, &mut plain).unwrap();
+    assert!(check(&plain) > index);
+    let other = age::x25519::Identity::generate();
+    assert!(
+        age::Decryptor::new(&sealed[..])
+            .unwrap()
+            .decrypt(std::iter::once(&other as &dyn age::Identity))
+            .is_err()
+    );
+    // An analyst may not export.
+    let (ana, ana_csrf) = s.login("ana").await;
+    let (st, _, _) = s
+        .raw(
+            "POST",
+            &path,
+            &ana,
+            Some(&ana_csrf),
+            Some(json!({ "purpose": "case 7" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn tiles_reports_related_scans_and_scanners() {
+    let (s, id) = server_with(true);
+    let id = id.unwrap();
+    let (ana, _) = s.login("ana").await;
+    let (_, _, whole) = s
+        .raw("GET", &format!("/api/scans/{id}/image"), &ana, None, None)
+        .await;
+    let (st, h, _) = s
+        .raw("GET", &format!("/api/scans/{id}/image"), &ana, None, None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let meta: Value = serde_json::from_str(h["x-image"].to_str().unwrap()).unwrap();
+    let (cols, rows) = (
+        meta["columns"].as_u64().unwrap() as usize,
+        meta["rows"].as_u64().unwrap() as usize,
+    );
+    // Level 0 tile (0,0) is the image's top-left corner, sample for sample.
+    let (st, h, tile) = s
+        .raw(
+            "GET",
+            &format!("/api/scans/{id}/tiles/0/0_0.u16"),
+            &ana,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let t: Value = serde_json::from_str(h["x-tile"].to_str().unwrap()).unwrap();
+    let (w, th) = (
+        t["columns"].as_u64().unwrap() as usize,
+        t["rows"].as_u64().unwrap() as usize,
+    );
+    assert_eq!((w, th), (cols.min(512), rows.min(512)));
+    for y in [0, th / 2, th - 1] {
+        for x in [0, w / 2, w - 1] {
+            assert_eq!(
+                tile[(y * w + x) * 2..(y * w + x) * 2 + 2],
+                whole[(y * cols + x) * 2..(y * cols + x) * 2 + 2],
+                "({x},{y})"
+            );
+        }
+    }
+    assert!(t["audit_record"].as_u64().is_some());
+    // The coarsest level is one tile of the whole image.
+    let (st, h, _) = s
+        .raw(
+            "GET",
+            &format!("/api/scans/{id}/tiles/8/0_0.u16"),
+            &ana,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let t: Value = serde_json::from_str(h["x-tile"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        t["level_columns"].as_u64().unwrap() as usize,
+        cols.div_ceil(256)
+    );
+    // Names that are not tiles, and tiles outside the image, are 404.
+    for bad in [
+        "0/..%2F..%2Fvault.toml",
+        "0/../../vault.toml",
+        "0/0_0.png",
+        "0/0_0",
+        "9/0_0.u16",
+        "0/999_0.u16",
+        "x/0_0.u16",
+        "0/0_0.u16%00",
+    ] {
+        let (st, _, _) = s
+            .raw(
+                "GET",
+                &format!("/api/scans/{id}/tiles/{bad}"),
+                &ana,
+                None,
+                None,
+            )
+            .await;
+        assert!(
+            st == StatusCode::NOT_FOUND || st == StatusCode::BAD_REQUEST,
+            "{bad}: {st}"
+        );
+    }
+    // The ground-truth report stored beside the scan is found, with its regions.
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/scans/{id}/reports"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let reports = r.body["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{}", r.body);
+    assert_eq!(reports[0]["tdr_type"], "GROUND_TRUTH");
+    assert!(reports[0]["audit_record"].as_u64().is_some());
+    for t in reports[0]["threats"].as_array().unwrap() {
+        let b = t["box"].as_array().unwrap();
+        assert!(
+            b[0].as_f64().unwrap() >= 0.0 && b[0].as_f64().unwrap() < cols as f64,
+            "{t}"
+        );
+    }
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/scans/{id}/related"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["related"].as_array().unwrap().len(), 0, "{}", r.body);
+    // The administrator sees which scanners delivered, not what they saw.
+    let (adm, _) = s.login("adm").await;
+    let r = s.call("GET", "/api/scanners", Some(&adm), None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let list = r.body["scanners"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", r.body);
+    assert_eq!(
+        (list[0]["scans"].as_u64(), list[0]["waiting"].as_u64()),
+        (Some(1), Some(1))
+    );
 }

@@ -161,7 +161,8 @@ impl Config {
 pub fn class_of(kind: Kind, decision: Option<Decision>) -> &'static str {
     match (kind, decision) {
         (Kind::Quarantine, _) => "quarantine",
-        (Kind::Scan, None) => "undecided",
+        // A referral is not a decision: the scan is kept as one still waiting.
+        (Kind::Scan, None | Some(Decision::Refer)) => "undecided",
         (Kind::Scan, Some(Decision::Clear)) => "cleared",
         (Kind::Scan, Some(Decision::Inspect)) => "inspection",
         (Kind::Scan, Some(Decision::Seize)) => "seizure",

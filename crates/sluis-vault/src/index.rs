@@ -80,7 +80,8 @@ text_enum! {
     Decision { /// Nothing of concern: release.
         Clear => "clear", /// Physical inspection ordered.
         Inspect => "inspect", /// Goods seized after inspection.
-        Seize => "seize" }
+        Seize => "seize", /// Referred to a supervisor, who decides. Not final.
+        Refer => "refer" }
 }
 
 /// What is known of a scan, for search.
@@ -108,6 +109,27 @@ pub struct ScanMeta {
     pub conveyance: Option<String>,
     /// Container numbers.
     pub containers: Vec<String>,
+}
+
+/// A scanner as the index knows it: from the scans it delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScannerRow {
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial: Option<String>,
+    /// Station name.
+    pub station: Option<String>,
+    /// Live scans from it.
+    pub scans: u64,
+    /// When its oldest live scan was stored.
+    pub first: String,
+    /// When its newest was.
+    pub last: String,
+    /// Of those, not yet decided (or referred).
+    pub waiting: u64,
 }
 
 /// Why an input is in quarantine.
@@ -245,6 +267,8 @@ pub trait Index: Send {
     ) -> Result<(), IndexError>;
     /// Number of rows in each state.
     fn counts(&self) -> Result<Vec<(Kind, State, u64)>, IndexError>;
+    /// The scanners that delivered live scans (threat reports not counted), most recent first.
+    fn scanners(&self) -> Result<Vec<ScannerRow>, IndexError>;
     /// Makes the contents of deleted rows and overwritten keys unrecoverable from the index's
     /// own files (for SQLite: checkpoint and truncate the write-ahead log; `secure_delete` has
     /// zeroed the freed pages).
@@ -675,6 +699,31 @@ impl Index for SqliteIndex {
             visit(from_row(r)?)?;
         }
         Ok(())
+    }
+
+    fn scanners(&self) -> Result<Vec<ScannerRow>, IndexError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT manufacturer, model, serial, station, COUNT(*), MIN(stored_at), MAX(stored_at),
+                    SUM(decision IS NULL OR decision = 'refer')
+             FROM objects WHERE kind = 'scan' AND state = 'live' AND modality IS NOT 'TDR'
+             GROUP BY manufacturer, model, serial, station
+             ORDER BY MAX(stored_at) DESC LIMIT 1000",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(ScannerRow {
+                manufacturer: r.get(0)?,
+                model: r.get(1)?,
+                serial: r.get(2)?,
+                station: r.get(3)?,
+                scans: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                first: r.get(5)?,
+                last: r.get(6)?,
+                waiting: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 
     fn counts(&self) -> Result<Vec<(Kind, State, u64)>, IndexError> {

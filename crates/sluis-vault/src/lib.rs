@@ -21,7 +21,7 @@ pub mod index;
 pub mod keys;
 pub mod vault;
 
-pub use index::{Decision, Filter, Kind, ObjectRow, State};
+pub use index::{Decision, Filter, Kind, ObjectRow, ScannerRow, State};
 pub use vault::{
     Damage, Expired, Exported, FsckReport, Released, Rotated, Stored, Vault, VaultError, scan_meta,
 };

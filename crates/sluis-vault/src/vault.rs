@@ -706,6 +706,11 @@ impl Vault {
         self.put(Kind::Quarantine, input, None, Some(meta), actor)
     }
 
+    /// A live scan's index row: its metadata and decision, no content (so not an access).
+    pub fn scan_row(&self, id: &str) -> Result<ObjectRow, VaultError> {
+        self.live(id, Kind::Scan)
+    }
+
     fn live(&self, id: &str, kind: Kind) -> Result<ObjectRow, VaultError> {
         let name = if kind == Kind::Scan {
             "scan"
@@ -859,23 +864,36 @@ impl Vault {
             .collect()
     }
 
-    /// Records a decision on a scan, which also sets its retention class.
+    /// Records a decision on a scan, which also sets its retention class. A comment is not
+    /// written to the log (which holds no free text); its SHA-256 is, so the comment kept
+    /// elsewhere (the workstation's store) is bound to the record and cannot be changed later
+    /// unnoticed.
     pub fn decide(
         &self,
         id: &str,
         decision: Decision,
+        comment: Option<&str>,
         actor: &ActorId,
     ) -> Result<ObjectRow, VaultError> {
         let mut row = self.live(id, Kind::Scan)?;
         let class = class_of(Kind::Scan, Some(decision));
         let retention = self.config.retention_of(class).map_err(VaultError::State)?;
+        let mut detail = format!("decision={decision} class={class}");
+        if let Some(c) = comment {
+            use sha2::Digest;
+            let hex: String = sha2::Sha256::digest(c.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            detail.push_str(&format!(" comment-sha256={hex}"));
+        }
         self.log_event(
             Action::Decide,
             actor,
             Some(id),
             Outcome::Success,
             None,
-            Some(format!("decision={decision} class={class}")),
+            Some(detail),
         )?;
         row.decision = Some(decision);
         row.decided_at = Some(now());
@@ -888,6 +906,11 @@ impl Vault {
     /// Lists objects.
     pub fn list(&self, filter: &Filter) -> Result<Vec<ObjectRow>, VaultError> {
         Ok(self.index()?.list(filter)?)
+    }
+
+    /// The scanners that delivered live scans, from the index.
+    pub fn scanners(&self) -> Result<Vec<crate::index::ScannerRow>, VaultError> {
+        Ok(self.index()?.scanners()?)
     }
 
     /// Counts of objects by kind and state.

@@ -201,12 +201,44 @@ fn decisions_set_retention_and_expiry_crypto_shreds() {
     let (s2, _) = scan(12);
     let keep = t.v().store(&s1, &actor).unwrap();
     let gone = t.v().store(&s2, &actor).unwrap();
-    let row = t.v().decide(&gone.id, Decision::Clear, &actor).unwrap();
+    let row = t
+        .v()
+        .decide(&gone.id, Decision::Clear, None, &actor)
+        .unwrap();
     assert_eq!(
         (row.class.as_str(), row.decision),
         ("cleared", Some(Decision::Clear))
     );
-    t.v().decide(&keep.id, Decision::Seize, &actor).unwrap();
+    // A referral keeps the scan undecided for retention; a comment reaches the log only as its
+    // hash.
+    let referred = t
+        .v()
+        .decide(
+            &keep.id,
+            Decision::Refer,
+            Some("dense block behind the doors"),
+            &actor,
+        )
+        .unwrap();
+    assert_eq!(referred.class, "undecided");
+    let comment = "cigarettes behind the false wall";
+    t.v()
+        .decide(&keep.id, Decision::Seize, Some(comment), &actor)
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&t.v().log().entries(0, t.v().log().size()).unwrap().concat())
+            .to_string();
+    assert!(!log.contains(comment), "comment text in the log");
+    {
+        use sha2::Digest;
+        let hex: String = sha2::Sha256::digest(comment.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(log.contains(&format!(
+            "decision=seize class=seizure comment-sha256={hex}"
+        )));
+    }
     let blob_path = |addr: &str| {
         t.root()
             .join("blobs")
