@@ -85,7 +85,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         "sluis demo: synthetic scanner -> C-STORE -> sluis edge -> one-way link -> sluis core -> sanitiser -> encrypted vault + transparency log -> analyst -> auditor\n"
     );
     let started = Instant::now();
-    let written = write_series(&scanner, args.count, args.seed, None, 5.0)?;
+    let written = write_series(&scanner, args.count, args.seed, None, 5.0, 3)?;
     for case in sluis_synth::hostile::corpus(1 << 20) {
         if HOSTILE.contains(&case.name.as_str()) {
             write_bytes(

@@ -26,6 +26,10 @@ pub(crate) struct Args {
     /// Pixel pitch in millimetres (5 is typical).
     #[arg(long, default_value_t = 5.0)]
     pub pixel_mm: f64,
+    /// Make every Nth scan a later scan of the previous scan's container and conveyance (a
+    /// revisit, as when a container passes the scanner again); 0 for none.
+    #[arg(long, default_value_t = 0)]
+    pub revisit: u32,
 }
 
 /// One written scan.
@@ -49,18 +53,29 @@ pub(crate) fn write_series(
     seed: u64,
     kind: Option<Kind>,
     pixel_mm: f64,
+    revisit: u32,
 ) -> Result<Vec<Written>, Failure> {
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::env(anyhow::anyhow!("creating {}: {e}", out.display())))?;
-    let mut written = Vec::new();
+    let mut written: Vec<Written> = Vec::new();
     for index in 0..count {
-        let kind = kind.unwrap_or_else(|| Kind::mixed(seed, index));
-        let generated = generate(&Spec {
-            kind,
+        let mut generated = generate(&Spec {
+            kind: kind.unwrap_or_else(|| Kind::mixed(seed, index)),
             seed,
             index,
             pixel_mm,
         });
+        if revisit > 0
+            && index % revisit == revisit - 1
+            && let Some(before) = written.last()
+        {
+            // The same container and conveyance as the scan before: the report says so too.
+            let conveyance = before.generated.scan.conveyance.clone();
+            for r in &mut generated.scan.reports {
+                r.conveyance = conveyance.clone();
+            }
+            generated.scan.conveyance = conveyance;
+        }
         let image = out.join(format!("scan-{index:04}.dcs"));
         let truth = out.join(format!("scan-{index:04}-truth.dcs"));
         let mut scan = generated.scan.clone();
@@ -87,7 +102,14 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             "--pixel-mm must be between 0.5 and 50"
         )));
     }
-    for w in write_series(&args.out, args.count, args.seed, kind, args.pixel_mm)? {
+    for w in write_series(
+        &args.out,
+        args.count,
+        args.seed,
+        kind,
+        args.pixel_mm,
+        args.revisit,
+    )? {
         let img = &w.generated.scan.image;
         println!(
             "{}  {} x {}  {:<34} hidden: {}",

@@ -33,6 +33,8 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
         "5",
         "--kind",
         "40ft",
+        "--revisit",
+        "2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut files: Vec<String> = std::fs::read_dir(&scans)
@@ -61,6 +63,14 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
 ",
     );
     assert!(aud.status.success(), "{}", stderr(&aud));
+    let sup = crate::user::user_add(
+        &vault,
+        "sam",
+        "supervisor",
+        b"the supervisor's passphrase
+",
+    );
+    assert!(sup.status.success(), "{}", stderr(&sup));
     let port = crate::link::free_tcp_port();
     let mut server = crate::user::serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}/");
@@ -75,6 +85,8 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
             s(&artifacts),
             "aud",
             "the auditor's passphrase",
+            "sam",
+            "the supervisor's passphrase",
         ])
         .output()
         .expect("node");
@@ -90,9 +102,17 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
         artifacts.display()
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Full resolution: the canvas is the image, pixel for pixel (a 40 ft scan at 5 mm).
-    assert!(report["pixels"]["w"].as_u64().unwrap() > 2000, "{report}");
-    assert!(report["pixels"]["h"].as_u64().unwrap() > 600, "{report}");
+    // Full resolution: the texture is the image, pixel for pixel (a 40 ft scan at 5 mm); the
+    // canvas is drawn at its size on screen; cut into tiles, it renders the same.
+    assert!(
+        report["pixels"]["image"]["columns"].as_u64().unwrap() > 2000,
+        "{report}"
+    );
+    assert!(
+        report["pixels"]["image"]["rows"].as_u64().unwrap() > 600,
+        "{report}"
+    );
+    assert_eq!(report["tiling"]["tiles"], 3, "{report}");
     assert!(
         report["audit"]
             .as_str()
@@ -107,6 +127,36 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
             .starts_with("verified"),
         "{report}"
     );
+    // The export downloaded in Chromium is a tar of the DICOS and its receipt, and the receipt
+    // verifies offline against the log's public key and that very file.
+    let export = std::path::PathBuf::from(report["export"].as_str().unwrap());
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xf")
+        .arg(&export)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let dcm: Vec<_> = std::fs::read_dir(&unpacked)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .collect();
+    assert_eq!(dcm.len(), 1, "{dcm:?}");
+    let proof = dcm[0].with_extension("dcm.tlog-proof");
+    let o = sluis(&[
+        "audit",
+        "verify-proof",
+        "--key",
+        s(&vault.join("log.pub")),
+        "--file",
+        s(&dcm[0]),
+        s(&proof),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
     println!("{report}");
     // The decision is in the vault, and the reads and the decision are in its log.
     let o = sluis(&[

@@ -1,117 +1,180 @@
-// sluis workstation: login, worklist, a 16-bit WebGL2 viewer, decisions. No framework, no
-// third-party code, no inline script (the Content-Security-Policy forbids it).
+// sluis workstation: login, worklist, a 16-bit WebGL2 viewer with overlays, annotations and a
+// side-by-side comparison, decisions with referral and review, exports, the auditor's and the
+// administrator's pages. No framework, no third-party code, no inline script (the
+// Content-Security-Policy forbids it).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: null, scans: [], selected: -1, image: null, wl: { center: 32768, width: 65535 }, view: { scale: 1, ox: 0, oy: 0 }, timing: {} };
+const params = new URLSearchParams(location.search);
+const state = {
+  me: null, csrf: null, scans: [], selected: -1, current: null,
+  wl: { center: 32768, width: 65535 }, view: { scale: 1, ox: 0, oy: 0 },
+  reports: [], annotations: [], timing: {},
+};
 window.sluisTiming = state.timing; // read by the browser tests and the benchmark
 
 async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && state.csrf) headers["x-csrf-token"] = state.csrf;
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  return r;
+  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
 }
+const json = async (r) => r.json().catch(() => ({}));
+const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
+const row = (cells) => { const tr = el("tr"); for (const c of cells) { const td = el("td"); if (c instanceof Node) td.append(c); else td.textContent = c ?? ""; tr.append(td); } return tr; };
+const when = (secs) => new Date(secs * 1000).toISOString().slice(0, 16).replace("T", " ");
 
 async function login(ev) {
   ev.preventDefault();
   const r = await api("POST", "/api/login", { name: $("name").value, password: $("password").value });
-  const body = await r.json().catch(() => ({}));
+  const body = await json(r);
   if (!r.ok) { $("login-error").textContent = body.error || `login failed (${r.status})`; return; }
   $("password").value = "";
   enter(body);
 }
 
 function enter(me) {
+  state.me = me;
   state.csrf = me.csrf;
   $("who").textContent = `${me.name} (${me.role})`;
   $("login").hidden = true;
   $("logout").hidden = false;
   // Each role sees its own pages: analysts the desk, auditors the log, administrators accounts.
-  if (me.role === "auditor") { $("audit-page").hidden = false; loadAudit(); return; }
-  if (me.role === "administrator") { $("admin-page").hidden = false; loadUsers(); return; }
+  if (me.role === "auditor") { $("audit-page").hidden = false; loadAudit(); searchAudit(); return; }
+  if (me.role === "administrator") { $("admin-page").hidden = false; loadUsers(); loadScanners(); return; }
   $("desk").hidden = false;
+  const supervisor = me.role === "supervisor";
+  // A supervisor starts with the referred scans; only a supervisor exports.
+  if (supervisor) $("filter").value = "refer";
+  $("export").hidden = !supervisor;
+  $("refer").hidden = supervisor;
   loadWorklist();
 }
 
+// ---- auditor ----------------------------------------------------------------------------------
+
 async function loadAudit() {
   const r = await api("GET", "/api/audit");
-  const body = await r.json().catch(() => ({}));
+  const body = await json(r);
   if (!r.ok) { $("audit-status").textContent = body.error || `audit: ${r.status}`; return; }
   const v = body.verification;
   $("audit-status").className = v.verified ? "ok" : "bad";
   $("audit-status").textContent = v.verified
-    ? `verified: all ${v.entries} entries and ${v.tiles} tiles recomputed against the signed checkpoint; ${body.witness_cosignatures} witness cosignature(s)`
+    ? `verified: all ${v.entries} entries and ${v.tiles} tiles recomputed against the signed checkpoint (signature ${body.checkpoint_signature}); ${body.witness_cosignatures} witness cosignature(s)`
     : `VERIFICATION FAILED: ${v.error}`;
   $("checkpoint").textContent = body.checkpoint;
+  const tbody = $("witnesses").querySelector("tbody");
+  tbody.replaceChildren(...(body.witnesses.length ? body.witnesses.map((w) => row([w.name, w.url, !w.key_valid ? "key unreadable" : w.cosigned_latest ? "cosigned the latest checkpoint" : "not on the latest checkpoint"]))
+    : [row(["no witness configured (vault.toml [[witnesses]])", "", ""])]));
 }
+
+async function searchAudit(ev, before) {
+  if (ev) ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const k of ["object", "actor", "action"]) { const v = $(`audit-${k}`).value.trim(); if (v) q.set(k, v); }
+  if (before !== undefined) q.set("before", before);
+  q.set("limit", "50");
+  const r = await api("GET", `/api/audit/records?${q}`);
+  const body = await json(r);
+  const tbody = $("audit-records").querySelector("tbody");
+  if (!r.ok) { $("audit-more").hidden = true; tbody.replaceChildren(row([body.error || r.status])); return; }
+  const rows = body.records.map((x) => row([x.index, x.time.slice(0, 19).replace("T", " "), x.action, x.account ? `${x.account} (${x.actor})` : x.actor, x.object, x.outcome, x.purpose || x.detail || ""]));
+  if (before === undefined) tbody.replaceChildren(...rows); else tbody.append(...rows);
+  $("audit-more").hidden = !body.next_before;
+  $("audit-more").onclick = () => searchAudit(null, body.next_before);
+}
+
+// ---- administrator ----------------------------------------------------------------------------
 
 async function loadUsers() {
   const r = await api("GET", "/api/users");
-  const body = await r.json().catch(() => ({ users: [] }));
-  const tbody = $("users").querySelector("tbody");
-  tbody.replaceChildren(...(body.users || []).map((u) => {
-    const tr = document.createElement("tr");
-    for (const t of [u.name, u.role, u.disabled ? "disabled" : "active"]) { const td = document.createElement("td"); td.textContent = t; tr.append(td); }
-    const td = document.createElement("td");
+  const body = await json(r);
+  $("users").querySelector("tbody").replaceChildren(...(body.users || []).map((u) => {
+    let action = "";
     if (!u.disabled) {
-      const b = document.createElement("button");
-      b.textContent = "Disable";
-      b.addEventListener("click", async () => { await api("POST", `/api/users/${encodeURIComponent(u.name)}/disable`); loadUsers(); });
-      td.append(b);
+      action = el("button", "Disable");
+      action.addEventListener("click", async () => { await api("POST", `/api/users/${encodeURIComponent(u.name)}/disable`); loadUsers(); });
     }
-    tr.append(td);
-    return tr;
+    return row([u.name, u.role, u.disabled ? "disabled" : u.locked_until ? `locked until ${when(u.locked_until)}` : "active", u.last_login ? when(u.last_login) : "never", action]);
   }));
 }
 
+async function loadScanners() {
+  const r = await api("GET", "/api/scanners");
+  const body = await json(r);
+  $("scanners").querySelector("tbody").replaceChildren(...(body.scanners || []).map((s) =>
+    row([s.station, [s.manufacturer, s.model].filter(Boolean).join(" "), s.serial, s.scans, s.waiting, s.last.slice(0, 16).replace("T", " ")])));
+}
+
+// ---- worklist ---------------------------------------------------------------------------------
+
 async function loadWorklist() {
-  const r = await api("GET", `/api/scans?decision=${encodeURIComponent($("filter").value)}`);
+  const q = new URLSearchParams({ decision: $("filter").value });
+  if ($("search").value.trim()) q.set("identifier", $("search").value.trim());
+  if ($("scanner").value.trim()) q.set("scanner", $("scanner").value.trim());
+  const r = await api("GET", `/api/scans?${q}`);
   if (!r.ok) { $("worklist").textContent = `worklist: ${r.status}`; return; }
   const body = await r.json();
   state.scans = body.scans;
-  const ol = $("worklist");
-  ol.replaceChildren(...state.scans.map((s, i) => {
-    const li = document.createElement("li");
+  $("worklist").replaceChildren(...state.scans.map((s, i) => {
     const what = (s.containers && s.containers.length ? s.containers.join(",") : s.conveyance) || s.id.slice(0, 12);
-    li.textContent = `${s.stored_at.slice(0, 16).replace("T", " ")}  ${what}  ${s.station || ""}`;
+    const li = el("li", `${s.stored_at.slice(0, 16).replace("T", " ")}  ${what}  ${s.station || ""}`);
     li.dataset.id = s.id;
     li.setAttribute("aria-selected", "false");
     li.addEventListener("click", () => { select(i); open(); });
     return li;
   }));
+  $("worklist-count").textContent = `${state.scans.length}${state.scans.length >= 100 ? "+" : ""}`;
   select(state.scans.length ? 0 : -1);
 }
 
 function select(i) {
   state.selected = i;
   [...$("worklist").children].forEach((li, j) => li.setAttribute("aria-selected", String(i === j)));
+  const li = $("worklist").children[i];
+  if (li) li.scrollIntoView({ block: "nearest" });
 }
 
 document.addEventListener("keydown", (e) => {
-  if ($("desk").hidden || e.target instanceof HTMLInputElement) return;
-  if (e.key === "j") select(Math.min(state.selected + 1, state.scans.length - 1));
-  else if (e.key === "k") select(Math.max(state.selected - 1, 0));
+  // Typing into a field is not a shortcut; a focused checkbox or button does not take the keys.
+  const t = e.target;
+  if ($("desk").hidden || (t instanceof HTMLInputElement && !["checkbox", "button"].includes(t.type)) || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;
+  if (e.key === "j" || e.key === "ArrowDown") select(Math.min(state.selected + 1, state.scans.length - 1));
+  else if (e.key === "k" || e.key === "ArrowUp") select(Math.max(state.selected - 1, 0));
   else if (e.key === "Enter") open();
+  else if (e.key === "i") { $("invert").checked = !$("invert").checked; drawAll(); }
+  else if (e.key === "m" && !$("material").disabled) { $("material").checked = !$("material").checked; drawAll(); }
+  else if (e.key === "e") { $("edges").checked = !$("edges").checked; drawAll(); }
+  else if (e.key === "a") { $("annotate").checked = !$("annotate").checked; }
+  else if (e.key === "0") { state.view = { scale: 1, ox: 0, oy: 0 }; drawAll(); }
 });
 
 // ---- WebGL2 viewer ----------------------------------------------------------------------------
+//
+// The image is uploaded once as 16-bit integer textures (R16UI: the samples as stored, no 8-bit
+// reduction), cut into tiles when it is larger than the GPU's texture limit; every redraw maps
+// each canvas pixel to an image pixel (zoom and pan), applies the window, and colours by material.
+// The canvas is as large as it is on screen (times the device pixel ratio), so a redraw costs
+// what the screen shows, not what the image holds; zoom brings every image pixel to the screen.
 
 const VERT = `#version 300 es
-in vec2 pos; out vec2 uv;
-void main() { uv = vec2((pos.x + 1.0) * 0.5, (1.0 - pos.y) * 0.5); gl_Position = vec4(pos, 0.0, 1.0); }`;
+in vec2 pos;
+void main() { gl_Position = vec4(pos, 0.0, 1.0); }`;
 const FRAG = `#version 300 es
-precision highp float; precision highp usampler2D;
+precision highp float; precision highp int; precision highp usampler2D;
 uniform usampler2D grey; uniform usampler2D zeff;
 uniform float center; uniform float width; uniform bool invert; uniform bool material;
-uniform vec2 zrescale; uniform float full;
-uniform vec2 offset; uniform float scale; uniform bool edges;
-in vec2 uv; out vec4 color;
+uniform vec2 zrescale; uniform float full; uniform bool edges;
+uniform vec2 origin;    // the tile's top-left, image pixels
+uniform vec2 offset;    // the image pixel at the canvas's top-left
+uniform float pxScale;  // canvas pixels per image pixel
+uniform float canvasH;
+out vec4 color;
 void main() {
+  vec2 c = vec2(gl_FragCoord.x, canvasH - gl_FragCoord.y);
   ivec2 size = textureSize(grey, 0);
-  // Zoom and pan: the canvas shows the image from \`offset\` at \`scale\` canvas pixels per pixel.
-  ivec2 p = clamp(ivec2(offset + uv * vec2(size) / scale), ivec2(0), size - 1);
+  ivec2 p = ivec2(floor(offset + c / pxScale - origin));
+  if (p.x < 0 || p.y < 0 || p.x >= size.x || p.y >= size.y) discard;
   float v = float(texelFetch(grey, p, 0).r);
   if (edges) {
     // Unsharp mask over the four neighbours: edges of thin objects stand out.
@@ -123,196 +186,404 @@ void main() {
   }
   float g = clamp((v - (center - width * 0.5)) / max(width, 1.0), 0.0, 1.0);
   if (invert) g = 1.0 - g;
-  vec3 c = vec3(g);
+  vec3 col = vec3(g);
   if (material) {
     // As sluis-scan's renderer: no colour where too little is absorbed to tell (air) or too
-    // much to see through; otherwise the class hue, shaded by transmission and whitened near air.
+    // much to see through; otherwise the class hue (orange organic, green inorganic, blue
+    // metal), shaded by transmission and whitened near air.
     float t = v / full;
     float z = float(texelFetch(zeff, p, 0).r) * zrescale.x + zrescale.y;
-    if (t > 0.951 || z <= 0.0) { c = vec3(g); }
-    else if (t < 0.000335) { c = vec3(0.0); }
+    if (t > 0.951 || z <= 0.0) { col = vec3(g); }
+    else if (t < 0.000335) { col = vec3(0.0); }
     else {
       vec3 hue = z < 10.0 ? vec3(0.93, 0.55, 0.13) : (z < 20.0 ? vec3(0.25, 0.70, 0.25) : vec3(0.20, 0.40, 0.90));
       float white = pow(g, 4.0);
-      c = hue * (0.15 + 0.85 * g) * (1.0 - white) + vec3(white);
+      col = hue * (0.15 + 0.85 * g) * (1.0 - white) + vec3(white);
     }
   }
-  color = vec4(c, 1.0);
+  color = vec4(col, 1.0);
 }`;
 
-const canvas = $("view");
-const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true });
-let program = null;
+class Viewer {
+  constructor(canvas, overlay) {
+    this.canvas = canvas;
+    this.overlay = overlay;
+    this.gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false });
+    this.image = null;
+    if (!this.gl) return;
+    const gl = this.gl;
+    const sh = (type, src) => { const s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s);
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s)); return s; };
+    const p = gl.createProgram();
+    gl.attachShader(p, sh(gl.VERTEX_SHADER, VERT));
+    gl.attachShader(p, sh(gl.FRAGMENT_SHADER, FRAG));
+    gl.linkProgram(p);
+    if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
+    gl.useProgram(p);
+    this.program = p;
+    this.u = {};
+    for (const n of ["grey", "zeff", "center", "width", "invert", "material", "zrescale", "full", "edges", "origin", "offset", "pxScale", "canvasH"]) this.u[n] = gl.getUniformLocation(p, n);
+    gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    const loc = gl.getAttribLocation(p, "pos");
+    gl.enableVertexAttribArray(loc);
+    gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+    // The texture limit; a test may lower it to exercise tiling on any GPU.
+    this.maxTexture = Math.min(gl.getParameter(gl.MAX_TEXTURE_SIZE), Number(params.get("maxTexture")) || Infinity);
+  }
 
-function setupGl() {
-  const sh = (type, src) => { const s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s);
-    if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s)); return s; };
-  program = gl.createProgram();
-  gl.attachShader(program, sh(gl.VERTEX_SHADER, VERT));
-  gl.attachShader(program, sh(gl.FRAGMENT_SHADER, FRAG));
-  gl.linkProgram(program);
-  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
-  gl.useProgram(program);
-  const buf = gl.createBuffer();
-  gl.bindBuffer(gl.ARRAY_BUFFER, buf);
-  gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-  const loc = gl.getAttribLocation(program, "pos");
-  gl.enableVertexAttribArray(loc);
-  gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+  texture(data, cols, x, y, w, h) {
+    const gl = this.gl;
+    const t = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, t);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 2);
+    // A tile is a window of the whole image: no copy, the unpack parameters pick it out.
+    gl.pixelStorei(gl.UNPACK_ROW_LENGTH, cols);
+    gl.pixelStorei(gl.UNPACK_SKIP_PIXELS, x);
+    gl.pixelStorei(gl.UNPACK_SKIP_ROWS, y);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.R16UI, w, h, 0, gl.RED_INTEGER, gl.UNSIGNED_SHORT, data);
+    for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
+    for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T]) gl.texParameteri(gl.TEXTURE_2D, p, gl.CLAMP_TO_EDGE);
+    return t;
+  }
+
+  load(img) {
+    const gl = this.gl;
+    for (const t of (this.image ? this.image.tiles : [])) { gl.deleteTexture(t.grey); gl.deleteTexture(t.zeff); }
+    const m = this.maxTexture;
+    const zero = img.zeff ? null : new Uint16Array(img.cols * img.rows);
+    img.tiles = [];
+    for (let y = 0; y < img.rows; y += m) {
+      for (let x = 0; x < img.cols; x += m) {
+        const w = Math.min(m, img.cols - x), h = Math.min(m, img.rows - y);
+        img.tiles.push({ x, y, w, h, grey: this.texture(img.grey, img.cols, x, y, w, h), zeff: this.texture(img.zeff || zero, img.cols, x, y, w, h) });
+      }
+    }
+    for (const p of [gl.UNPACK_ROW_LENGTH, gl.UNPACK_SKIP_PIXELS, gl.UNPACK_SKIP_ROWS]) gl.pixelStorei(p, 0);
+    this.image = img;
+    this.canvas.dataset.tiles = String(img.tiles.length);
+    this.resize();
+  }
+
+  // The canvas's drawing buffer follows its size on screen, with the image's aspect.
+  resize() {
+    const img = this.image; if (!img) return;
+    const css = this.canvas.clientWidth || 1200;
+    const w = Math.max(1, Math.round(css * (window.devicePixelRatio || 1)));
+    const h = Math.max(1, Math.round(w * img.rows / img.cols));
+    for (const c of [this.canvas, this.overlay]) { if (c.width !== w) c.width = w; if (c.height !== h) c.height = h; }
+  }
+
+  pxScale() { return this.canvas.width / this.image.cols * state.view.scale; }
+
+  draw() {
+    const img = this.image, gl = this.gl;
+    if (!img) return;
+    const t0 = performance.now();
+    const W = this.canvas.width, H = this.canvas.height, k = this.pxScale();
+    gl.viewport(0, 0, W, H);
+    gl.disable(gl.SCISSOR_TEST);
+    gl.clearColor(0, 0, 0, 1);
+    gl.clear(gl.COLOR_BUFFER_BIT);
+    const u = this.u;
+    gl.uniform1i(u.grey, 0); gl.uniform1i(u.zeff, 1);
+    gl.uniform1f(u.center, state.wl.center); gl.uniform1f(u.width, state.wl.width);
+    gl.uniform1i(u.invert, $("invert").checked ? 1 : 0);
+    gl.uniform1i(u.material, $("material").checked && img.zeff ? 1 : 0);
+    gl.uniform2f(u.zrescale, img.zSlope, img.zIntercept);
+    gl.uniform1f(u.full, img.full);
+    gl.uniform1i(u.edges, $("edges").checked ? 1 : 0);
+    gl.uniform2f(u.offset, state.view.ox, state.view.oy);
+    gl.uniform1f(u.pxScale, k);
+    gl.uniform1f(u.canvasH, H);
+    gl.enable(gl.SCISSOR_TEST);
+    for (const t of img.tiles) {
+      // Only the canvas pixels this tile covers are shaded.
+      const x0 = Math.max(0, Math.floor((t.x - state.view.ox) * k)), x1 = Math.min(W, Math.ceil((t.x + t.w - state.view.ox) * k));
+      const y0 = Math.max(0, Math.floor((t.y - state.view.oy) * k)), y1 = Math.min(H, Math.ceil((t.y + t.h - state.view.oy) * k));
+      if (x1 <= x0 || y1 <= y0) continue;
+      gl.scissor(x0, H - y1, x1 - x0, y1 - y0);
+      gl.activeTexture(gl.TEXTURE0); gl.bindTexture(gl.TEXTURE_2D, t.grey);
+      gl.activeTexture(gl.TEXTURE1); gl.bindTexture(gl.TEXTURE_2D, t.zeff);
+      gl.uniform2f(u.origin, t.x, t.y);
+      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    }
+    // Wait for the GPU so the figure is the redraw, not the queueing of it.
+    const px = new Uint8Array(4);
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    this.redrawMs = performance.now() - t0;
+    this.drawOverlay();
+  }
+
+  // Threat regions and annotations, drawn over the image in image coordinates.
+  drawOverlay(pending) {
+    const img = this.image; if (!img) return;
+    const c = this.overlay.getContext("2d");
+    c.clearRect(0, 0, this.overlay.width, this.overlay.height);
+    const k = this.pxScale();
+    const box = (x, y, w, h, colour, label, dashed) => {
+      const sx = (x - state.view.ox) * k, sy = (y - state.view.oy) * k;
+      c.setLineDash(dashed ? [6, 4] : []);
+      c.strokeStyle = colour; c.lineWidth = 2;
+      c.strokeRect(sx, sy, w * k, h * k);
+      if (label) { c.font = "12px system-ui, sans-serif"; c.fillStyle = colour; c.fillText(label, sx + 2, Math.max(12, sy - 4)); }
+    };
+    if (img === state.current && $("overlays").checked) {
+      for (const r of state.reports) {
+        const truth = r.tdr_type === "GROUND_TRUTH";
+        for (const t of r.threats) {
+          if (!t.box) continue;
+          const what = [t.category, t.description].filter(Boolean).join(": ");
+          box(t.box[0], t.box[1], t.box[2], t.box[3], truth ? "#7ee787" : "#ff6b6b", `${truth ? "truth" : "ATD"} ${what}`, truth);
+        }
+      }
+    }
+    if (img === state.current) {
+      for (const a of state.annotations) box(a.x, a.y, a.w, a.h, "#ffd33d", `${a.label}${a.shared ? "" : " (private)"}${a.owner !== state.me.name ? ` · ${a.owner}` : ""}`, false);
+      if (pending) box(pending.x, pending.y, pending.w, pending.h, "#ffd33d", "", true);
+    }
+  }
+
+  // A mouse event -> the image pixel under it, through zoom and pan.
+  imagePoint(e) {
+    const rect = this.canvas.getBoundingClientRect();
+    const k = this.pxScale();
+    const cx = (e.clientX - rect.left) * this.canvas.width / rect.width, cy = (e.clientY - rect.top) * this.canvas.height / rect.height;
+    return [state.view.ox + cx / k, state.view.oy + cy / k];
+  }
+
+  pixels() {
+    const gl = this.gl, w = this.canvas.width, h = this.canvas.height;
+    const px = new Uint8Array(4 * w * h);
+    gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    return px;
+  }
 }
 
-function texture(unit, data, cols, rows) {
-  const t = gl.createTexture();
-  gl.activeTexture(gl.TEXTURE0 + unit);
-  gl.bindTexture(gl.TEXTURE_2D, t);
-  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 2);
-  gl.texImage2D(gl.TEXTURE_2D, 0, gl.R16UI, cols, rows, 0, gl.RED_INTEGER, gl.UNSIGNED_SHORT, data);
-  for (const p of [gl.TEXTURE_MIN_FILTER, gl.TEXTURE_MAG_FILTER]) gl.texParameteri(gl.TEXTURE_2D, p, gl.NEAREST);
-  for (const p of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T]) gl.texParameteri(gl.TEXTURE_2D, p, gl.CLAMP_TO_EDGE);
-  return t;
-}
+const main = new Viewer($("view"), $("overlay"));
+const compare = new Viewer($("compare-view"), $("compare-overlay"));
+const viewers = () => [main, compare].filter((v) => v.image && !v.canvas.closest("[hidden]"));
 
-function draw() {
-  const img = state.image;
-  if (!img) return;
-  const t0 = performance.now();
-  gl.viewport(0, 0, canvas.width, canvas.height);
-  gl.uniform1i(gl.getUniformLocation(program, "grey"), 0);
-  gl.uniform1i(gl.getUniformLocation(program, "zeff"), 1);
-  gl.uniform1f(gl.getUniformLocation(program, "center"), state.wl.center);
-  gl.uniform1f(gl.getUniformLocation(program, "width"), state.wl.width);
-  gl.uniform1i(gl.getUniformLocation(program, "invert"), $("invert").checked ? 1 : 0);
-  gl.uniform1i(gl.getUniformLocation(program, "material"), $("material").checked && img.zeff ? 1 : 0);
-  gl.uniform2f(gl.getUniformLocation(program, "zrescale"), img.zSlope, img.zIntercept);
-  gl.uniform1f(gl.getUniformLocation(program, "full"), img.full);
-  gl.uniform2f(gl.getUniformLocation(program, "offset"), state.view.ox, state.view.oy);
-  gl.uniform1f(gl.getUniformLocation(program, "scale"), state.view.scale);
-  gl.uniform1i(gl.getUniformLocation(program, "edges"), $("edges").checked ? 1 : 0);
-  gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
-  // Wait for the GPU so the figure is the redraw, not the queueing of it.
-  const px = new Uint8Array(4);
-  gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-  state.timing.lastRedrawMs = performance.now() - t0;
-  $("wl").textContent = `W ${Math.round(state.wl.width)} / L ${Math.round(state.wl.center)}  (${state.timing.lastRedrawMs.toFixed(1)} ms)`;
+function drawAll() {
+  for (const v of viewers()) v.draw();
+  state.timing.lastRedrawMs = main.redrawMs;
+  $("wl").textContent = `W ${Math.round(state.wl.width)} / L ${Math.round(state.wl.center)}  (${(main.redrawMs || 0).toFixed(1)} ms)`;
+  $("zoom").textContent = `zoom ${state.view.scale.toFixed(2)}x`;
 }
+// A hash of the main canvas's pixels, for the tests (tiled and whole renderings must agree).
+window.sluisPixels = () => { const px = main.pixels(); let h = 2166136261; for (let i = 0; i < px.length; i++) { h ^= px[i]; h = Math.imul(h, 16777619); } return { hash: h >>> 0, w: main.canvas.width, h: main.canvas.height }; };
 
-async function fetchChannel(id, n) {
-  const r = await api("GET", `/api/scans/${id}/channels/${n}`);
-  if (!r.ok) throw new Error(`channel ${n}: ${r.status}`);
-  return { data: new Uint16Array(await r.arrayBuffer()), record: r.headers.get("x-audit-record") };
+// One logged read brings every channel of a scan; the header describes them.
+async function fetchImage(id) {
+  const r = await api("GET", `/api/scans/${id}/image`);
+  if (!r.ok) throw new Error(`open: ${r.status} ${(await json(r)).error || ""}`);
+  const meta = JSON.parse(r.headers.get("x-image"));
+  const all = new Uint16Array(await r.arrayBuffer());
+  const frame = meta.columns * meta.rows;
+  const gc = meta.channels.find((c) => c.kind === "HighEnergy") || meta.channels[0];
+  const zc = meta.channels.find((c) => c.kind === "ZEffective");
+  const grey = all.subarray(gc.index * frame, (gc.index + 1) * frame);
+  const zeff = zc ? all.subarray(zc.index * frame, (zc.index + 1) * frame) : null;
+  let lo = 65535, hi = 0;
+  for (let i = 0; i < grey.length; i += 7) { const v = grey[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+  return { id, meta, cols: meta.columns, rows: meta.rows, grey, zeff, lo, hi,
+    zSlope: zc && zc.rescale ? zc.rescale.slope : 1, zIntercept: zc && zc.rescale ? zc.rescale.intercept : 0,
+    full: Math.pow(2, meta.bits_stored || 16) - 1 };
 }
 
 async function open() {
   const s = state.scans[state.selected];
   if (!s) return;
   const t0 = performance.now();
-  // One logged read brings every channel; the header describes them.
-  const r = await api("GET", `/api/scans/${s.id}/image`);
-  if (!r.ok) { $("audit").textContent = `open: ${r.status}`; return; }
-  const meta = JSON.parse(r.headers.get("x-image"));
-  const all = new Uint16Array(await r.arrayBuffer());
-  const frame = meta.columns * meta.rows;
-  const channel = (c) => ({ data: all.subarray(c.index * frame, (c.index + 1) * frame), record: meta.audit_record });
-  const max = gl.getParameter(gl.MAX_TEXTURE_SIZE);
-  if (meta.columns > max || meta.rows > max) { $("audit").textContent = `image larger than this GPU's ${max}px texture limit`; return; }
-  const gc = meta.channels.find((c) => c.kind === "HighEnergy") || meta.channels[0];
-  const zc = meta.channels.find((c) => c.kind === "ZEffective");
-  const grey = channel(gc);
-  const zeff = zc ? channel(zc) : null;
-  texture(0, grey.data, meta.columns, meta.rows);
-  if (zeff) texture(1, zeff.data, meta.columns, meta.rows); else texture(1, new Uint16Array(meta.columns * meta.rows), meta.columns, meta.rows);
-  let lo = 65535, hi = 0;
-  for (let i = 0; i < grey.data.length; i += 7) { const v = grey.data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
-  state.image = { id: s.id, cols: meta.columns, rows: meta.rows, grey: grey.data, zeff: zeff && zeff.data,
-    zSlope: zc && zc.rescale ? zc.rescale.slope : 1, zIntercept: zc && zc.rescale ? zc.rescale.intercept : 0, lo, hi,
-    full: Math.pow(2, meta.bits_stored || 16) - 1 };
-  state.wl = { center: (lo + hi) / 2, width: Math.max(hi - lo, 1) };
+  let img;
+  try { img = await fetchImage(s.id); } catch (e) { $("audit").textContent = String(e.message); return; }
+  img.row = s;
+  state.current = img;
+  state.reports = []; state.annotations = [];
+  state.wl = { center: (img.lo + img.hi) / 2, width: Math.max(img.hi - img.lo, 1) };
   state.view = { scale: 1, ox: 0, oy: 0 };
-  canvas.width = meta.columns;
-  canvas.height = meta.rows;
-  $("material").disabled = !zeff;
-  draw();
+  $("compare-pane").hidden = true;
+  main.load(img);
+  $("material").disabled = !img.zeff;
+  drawAll();
   state.timing.openMs = performance.now() - t0;
-  $("audit").textContent = `read logged as audit record ${meta.audit_record}; ${meta.columns} x ${meta.rows}, 16-bit, opened in ${state.timing.openMs.toFixed(0)} ms`;
+  $("audit").textContent = `read logged as audit record ${img.meta.audit_record}; ${img.cols} x ${img.rows}, 16-bit${img.tiles.length > 1 ? `, ${img.tiles.length} texture tiles` : ""}, on screen in ${state.timing.openMs.toFixed(0)} ms`;
   $("decision-status").textContent = "";
-  canvas.dataset.loaded = s.id;
+  $("comment").value = "";
+  showMeta(img);
+  main.canvas.dataset.loaded = s.id;
+  // What goes beside the image comes after it is on screen.
+  loadSide(img);
 }
 
+function showMeta(img) {
+  const s = img.row, sc = img.meta.scanner || {};
+  const dl = $("meta");
+  dl.replaceChildren();
+  for (const [k, v] of [["Containers", (s.containers || []).join(", ")], ["Conveyance", s.conveyance], ["Scanned", s.scanned_at], ["Stored", s.stored_at],
+    ["Scanner", [sc.manufacturer, sc.model].filter(Boolean).join(" ")], ["Station", sc.station || s.station], ["Decision", s.decision || "waiting"], ["Scan id", s.id]]) {
+    dl.append(el("dt", k), el("dd", v || "—"));
+  }
+}
+
+async function loadSide(img) {
+  const id = img.id;
+  const [reports, notes, comments, related] = await Promise.all([
+    api("GET", `/api/scans/${id}/reports`).then(json), api("GET", `/api/scans/${id}/annotations`).then(json),
+    api("GET", `/api/scans/${id}/comments`).then(json), api("GET", `/api/scans/${id}/related`).then(json)]);
+  if (state.current !== img) return;
+  state.reports = reports.reports || [];
+  state.annotations = notes.annotations || [];
+  $("reports").replaceChildren(...(state.reports.length ? state.reports.flatMap((r) => [el("li", `${r.tdr_type === "GROUND_TRUTH" ? "Ground truth" : r.tdr_type} report: ${r.alarm || "no decision"}, ${r.threats.length} object(s) (audit record ${r.audit_record})`),
+    ...r.threats.map((t) => el("li", `#${t.id} ${[t.category, t.description].filter(Boolean).join(": ")}${t.mass_g ? `, ${Math.round(t.mass_g / 1000)} kg` : ""}${t.z_effective ? `, Z ${t.z_effective.toFixed(1)}` : ""}`, "sub"))]) : [el("li", "no threat report")]));
+  listAnnotations();
+  $("comments").replaceChildren(...(comments.comments || []).map((c) => el("li", `${when(c.at)} ${c.author} (${c.role}) ${c.decision}: ${c.text}`)));
+  // The container's previous scan, or (when this is the first) its next one.
+  const all = related.related || [];
+  const other = all.find((r) => r.earlier) || all[0];
+  $("compare").hidden = !other;
+  $("compare").textContent = other ? `Compare with the ${other.earlier ? "earlier" : "later"} scan (${other.stored_at.slice(0, 16).replace("T", " ")})` : "Compare";
+  $("compare").dataset.id = other ? other.id : "";
+  main.drawOverlay();
+  img.sideLoaded = true;
+  main.canvas.dataset.side = id;
+}
+
+function listAnnotations() {
+  $("annotations").replaceChildren(...state.annotations.map((a) => {
+    const li = el("li", `${a.label || "(no label)"} ${a.shared ? "shared" : "private"}${a.owner !== state.me.name ? ` · ${a.owner}` : ""} `);
+    if (a.owner === state.me.name) {
+      const b = el("button", "Delete", "small");
+      b.addEventListener("click", async () => {
+        const r = await api("DELETE", `/api/annotations/${a.id}`);
+        if (r.ok) { state.annotations = state.annotations.filter((x) => x.id !== a.id); listAnnotations(); main.drawOverlay(); }
+      });
+      li.append(b);
+    }
+    return li;
+  }));
+}
+
+$("compare").addEventListener("click", async () => {
+  const id = $("compare").dataset.id; if (!id) return;
+  try {
+    const img = await fetchImage(id);
+    $("compare-pane").hidden = false;
+    $("compare-label").textContent = `${$("compare").textContent.replace("Compare with the ", "")}: ${id.slice(0, 12)}… (read logged as audit record ${img.meta.audit_record})`;
+    compare.load(img);
+    drawAll();
+    compare.canvas.dataset.loaded = id;
+  } catch (e) { $("audit").textContent = String(e.message); }
+});
+$("compare-close").addEventListener("click", () => { $("compare-pane").hidden = true; });
+
 const presets = () => {
-  const img = state.image; if (!img) return null;
+  const img = state.current; if (!img) return null;
   const span = img.hi - img.lo;
   return { full: { center: (img.lo + img.hi) / 2, width: span }, dense: { center: img.lo + span * 0.2, width: span * 0.4 }, light: { center: img.lo + span * 0.75, width: span * 0.5 } };
 };
-$("preset").addEventListener("change", () => { const p = presets(); if (p) { state.wl = { ...p[$("preset").value] }; draw(); } });
-$("invert").addEventListener("change", draw);
-$("material").addEventListener("change", draw);
+$("preset").addEventListener("change", () => { const p = presets(); if (p) { state.wl = { ...p[$("preset").value] }; drawAll(); } });
+for (const id of ["invert", "material", "edges", "overlays"]) $(id).addEventListener("change", drawAll);
+window.addEventListener("resize", () => { for (const v of viewers()) v.resize(); drawAll(); });
 
-let drag = null;
-canvas.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, wl: { ...state.wl }, view: { ...state.view }, pan: e.shiftKey }; });
-
-// Canvas position -> image pixel, through zoom and pan.
-function imagePoint(e, rect) {
-  const img = state.image;
-  const cx = (e.clientX - rect.left) / rect.width * img.cols, cy = (e.clientY - rect.top) / rect.height * img.rows;
-  return [Math.floor(state.view.ox + cx / state.view.scale), Math.floor(state.view.oy + cy / state.view.scale)];
-}
 function clampOffset(o, n) { return Math.max(0, Math.min(o, n - n / state.view.scale)); }
 
-// The wheel zooms about the cursor, from the whole image to 32 screen pixels per image pixel.
-canvas.addEventListener("wheel", (e) => {
-  const img = state.image; if (!img) return;
-  e.preventDefault();
-  const rect = canvas.getBoundingClientRect();
-  const [px, py] = imagePoint(e, rect);
-  const scale = Math.max(1, Math.min(32, state.view.scale * (e.deltaY < 0 ? 1.25 : 0.8)));
-  const cx = (e.clientX - rect.left) / rect.width * img.cols, cy = (e.clientY - rect.top) / rect.height * img.rows;
-  state.view.scale = scale;
-  state.view.ox = clampOffset(px - cx / scale, img.cols);
-  state.view.oy = clampOffset(py - cy / scale, img.rows);
-  $("zoom").textContent = `zoom ${scale.toFixed(2)}x`;
-  draw();
-}, { passive: false });
-$("edges").addEventListener("change", draw);
-window.addEventListener("mouseup", () => { drag = null; });
-canvas.addEventListener("mousemove", (e) => {
-  const img = state.image; if (!img) return;
-  const rect = canvas.getBoundingClientRect();
-  const [x, y] = imagePoint(e, rect);
-  if (x >= 0 && y >= 0 && x < img.cols && y < img.rows) {
-    const v = img.grey[y * img.cols + x];
-    let cls = "";
-    if (img.zeff) { const z = img.zeff[y * img.cols + x] * img.zSlope + img.zIntercept; cls = z <= 0 ? " unknown" : z < 10 ? " organic" : z < 20 ? " inorganic" : " metal"; cls += ` (Z ${z.toFixed(1)})`; }
-    $("readout").textContent = `x ${x} y ${y}: ${v}${cls}`;
-  }
-  if (drag && drag.pan) {
-    // Shift-drag pans, in image pixels.
-    const k = img.cols / rect.width / state.view.scale;
-    state.view.ox = clampOffset(drag.view.ox - (e.clientX - drag.x) * k, img.cols);
-    state.view.oy = clampOffset(drag.view.oy - (e.clientY - drag.y) * k * (img.rows / img.cols) * (rect.width / rect.height), img.rows);
-    draw();
-  } else if (drag) {
-    const span = img.hi - img.lo || 1;
-    state.wl = { center: drag.wl.center + (e.clientY - drag.y) * span / 500, width: Math.max(1, drag.wl.width + (e.clientX - drag.x) * span / 500) };
-    draw();
-  }
+let drag = null;
+for (const v of [main, compare]) {
+  v.overlay.addEventListener("mousedown", (e) => {
+    if (!v.image) return;
+    const annotate = v === main && $("annotate").checked;
+    drag = { v, x: e.clientX, y: e.clientY, at: v.imagePoint(e), wl: { ...state.wl }, view: { ...state.view }, pan: e.shiftKey, annotate };
+  });
+  // The wheel zooms about the cursor, from the whole image to 32 screen pixels per image pixel.
+  v.overlay.addEventListener("wheel", (e) => {
+    const img = v.image; if (!img) return;
+    e.preventDefault();
+    const [px, py] = v.imagePoint(e);
+    const before = v.pxScale();
+    const scale = Math.max(1, Math.min(32, state.view.scale * (e.deltaY < 0 ? 1.25 : 0.8)));
+    state.view.scale = scale;
+    const k = v.pxScale();
+    state.view.ox = clampOffset(px - (px - state.view.ox) * before / k, img.cols);
+    state.view.oy = clampOffset(py - (py - state.view.oy) * before / k, img.rows);
+    drawAll();
+  }, { passive: false });
+  v.overlay.addEventListener("mousemove", (e) => {
+    const img = v.image; if (!img) return;
+    const [fx, fy] = v.imagePoint(e);
+    const x = Math.floor(fx), y = Math.floor(fy);
+    if (x >= 0 && y >= 0 && x < img.cols && y < img.rows) {
+      const val = img.grey[y * img.cols + x];
+      let cls = "";
+      if (img.zeff) { const z = img.zeff[y * img.cols + x] * img.zSlope + img.zIntercept; cls = z <= 0 ? " unknown" : z < 10 ? " organic" : z < 20 ? " inorganic" : " metal"; cls += ` (Z ${z.toFixed(1)})`; }
+      $("readout").textContent = `x ${x} y ${y}: ${val}${cls}`;
+    }
+    if (!drag || drag.v !== v) return;
+    if (drag.annotate) {
+      const [ax, ay] = drag.at;
+      drag.rect = { x: Math.min(ax, fx), y: Math.min(ay, fy), w: Math.abs(fx - ax), h: Math.abs(fy - ay) };
+      v.drawOverlay(drag.rect);
+    } else if (drag.pan) {
+      // Shift-drag pans, in image pixels.
+      const rect = v.canvas.getBoundingClientRect();
+      const k = v.pxScale() * rect.width / v.canvas.width;
+      state.view.ox = clampOffset(drag.view.ox - (e.clientX - drag.x) / k, img.cols);
+      state.view.oy = clampOffset(drag.view.oy - (e.clientY - drag.y) / k, img.rows);
+      drawAll();
+    } else {
+      const span = (state.current.hi - state.current.lo) || 1;
+      state.wl = { center: drag.wl.center + (e.clientY - drag.y) * span / 500, width: Math.max(1, drag.wl.width + (e.clientX - drag.x) * span / 500) };
+      drawAll();
+    }
+  });
+}
+window.addEventListener("mouseup", async () => {
+  const d = drag; drag = null;
+  if (!d || !d.annotate || !d.rect) return;
+  const img = state.current;
+  const r0 = d.rect;
+  // Clipped to the image, whole pixels.
+  const x = Math.max(0, Math.floor(r0.x)), y = Math.max(0, Math.floor(r0.y));
+  const w = Math.min(img.cols, Math.ceil(r0.x + r0.w)) - x, h = Math.min(img.rows, Math.ceil(r0.y + r0.h)) - y;
+  if (w < 2 || h < 2) { main.drawOverlay(); return; }
+  const r = await api("POST", `/api/scans/${img.id}/annotations`, { x, y, w, h, label: $("note-label").value.trim(), shared: $("note-shared").checked });
+  const body = await json(r);
+  if (r.ok && state.current === img) { state.annotations.push(body); listAnnotations(); }
+  else if (!r.ok) $("decision-status").textContent = `annotation refused: ${body.error || r.status}`;
+  main.drawOverlay();
 });
 
 $("decide").addEventListener("click", async (e) => {
   const d = e.target.dataset && e.target.dataset.decision;
-  if (!d || !state.image) return;
-  const r = await api("POST", `/api/scans/${state.image.id}/decision`, { decision: d });
-  const body = await r.json().catch(() => ({}));
+  const img = state.current;
+  if (!d || !img) return;
+  const comment = $("comment").value.trim();
+  const r = await api("POST", `/api/scans/${img.id}/decision`, comment ? { decision: d, comment } : { decision: d });
+  const body = await json(r);
   $("decision-status").textContent = r.ok ? `${body.decision}: kept and logged` : `refused: ${body.error || r.status}`;
-  if (r.ok) loadWorklist();
+  if (r.ok) { $("comment").value = ""; loadWorklist(); }
 });
 
-$("filter").addEventListener("change", loadWorklist);
+$("export-go").addEventListener("click", async () => {
+  const img = state.current; if (!img) return;
+  const recipient = $("export-recipient").value.trim();
+  const r = await api("POST", `/api/scans/${img.id}/export`, recipient ? { purpose: $("export-purpose").value, recipient } : { purpose: $("export-purpose").value });
+  if (!r.ok) { $("export-status").textContent = `refused: ${(await json(r)).error || r.status}`; return; }
+  const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
+  const blob = await r.blob();
+  const a = el("a"); a.href = URL.createObjectURL(blob); a.download = name ? name[1] : `${img.id}.tar`;
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  $("export-status").textContent = `exported (${blob.size} bytes${recipient ? ", age-encrypted" : ""}); export logged as audit record ${r.headers.get("x-audit-record")}`;
+});
+
+for (const id of ["filter", "search", "scanner"]) $(id).addEventListener("change", loadWorklist);
+$("audit-search").addEventListener("submit", searchAudit);
 $("login").addEventListener("submit", login);
 $("logout").addEventListener("click", async () => { await api("POST", "/api/logout"); location.reload(); });
 
 (async () => {
-  if (!gl) { $("login-error").textContent = "this browser has no WebGL2"; return; }
-  setupGl();
+  if (!main.gl) { $("login-error").textContent = "this browser has no WebGL2"; return; }
   const r = await api("GET", "/api/me");
   if (r.ok) enter(await r.json());
 })();

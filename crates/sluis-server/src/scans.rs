@@ -396,6 +396,11 @@ pub async fn image(
         "columns": image.columns,
         "bits_stored": image.bits_stored,
         "channels": channels,
+        "scanner": {
+            "manufacturer": scan.scanner.manufacturer,
+            "model": scan.scanner.model,
+            "station": scan.scanner.station_name,
+        },
         "audit_record": record,
     });
     let mut r = bytes.into_response();
