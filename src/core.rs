@@ -52,6 +52,8 @@ pub(crate) struct CoreConfig {
     pub core: CoreSection,
     #[serde(default)]
     pub worker: WorkerLimits,
+    /// The analyst workstation, served from this process over the same open vault.
+    pub workstation: Option<crate::serve::Workstation>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,7 +182,8 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     }
     let cfg = load(args)?;
     let verifier = EdgeVerifier::read(&cfg.link.edge_key).map_err(Failure::env)?;
-    let vault = Vault::open(&cfg.core.vault).map_err(crate::vault::vault_failure)?;
+    let vault =
+        std::sync::Arc::new(Vault::open(&cfg.core.vault).map_err(crate::vault::vault_failure)?);
     std::fs::create_dir_all(&cfg.core.work)?;
     let reassembly = cfg
         .core
@@ -211,6 +214,15 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         metrics.register(&mut registry);
         threads.push(service::serve_metrics(addr, registry, stop.clone())?);
     }
+    let workstation = match &cfg.workstation {
+        Some(w) => Some(crate::serve::start(
+            vault.clone(),
+            &cfg.core.vault,
+            w,
+            stop.clone(),
+        )?),
+        None => None,
+    };
     let (tx, rxc) = mpsc::channel::<Event<PathBuf>>();
     // Objects verified by an earlier run but not confirmed in the vault: those still whole in
     // ready/ are stored now; the others (a crash or power loss took them before the vault had
@@ -361,6 +373,12 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     for t in threads {
         let _ = t.join();
     }
+    if let Some(w) = workstation {
+        match w.join() {
+            Ok(r) => r?,
+            Err(_) => return Err(Failure::Internal(anyhow::anyhow!("workstation panicked"))),
+        }
+    }
     Ok(())
 }
 
@@ -452,7 +470,7 @@ fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()
 }
 
 struct Pipeline {
-    vault: Vault,
+    vault: std::sync::Arc<Vault>,
     limits: Limits,
     limits_file: Option<PathBuf>,
     worker: WorkerLimits,
@@ -819,6 +837,22 @@ fn check(args: &Args) -> Result<(), Failure> {
             ));
         } else {
             c.ok(format!("net.core.netdev_max_backlog = {backlog}"));
+        }
+    }
+    if let Some(ws) = &cfg.workstation {
+        if ws.plain_http && !ws.listen.ip().is_loopback() {
+            c.fail(format!(
+                "workstation on {}: plain HTTP is served on loopback only",
+                ws.listen
+            ));
+        } else if ws.tls_cert.is_some() != ws.tls_key.is_some() {
+            c.fail("workstation: tls_cert and tls_key go together");
+        } else {
+            c.ok(format!(
+                "workstation served on {}://{} from this process",
+                if ws.plain_http { "http" } else { "https" },
+                ws.listen
+            ));
         }
     }
     let w = cfg.worker;

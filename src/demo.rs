@@ -37,6 +37,13 @@ pub(crate) struct Args {
     /// How many files per second the synthetic scanner sends by C-STORE.
     #[arg(long, default_value_t = 8.0)]
     pub rate: f64,
+    /// Serve the workstation over the demo's vault afterwards, until Ctrl-C (the default when
+    /// run from a terminal).
+    #[arg(long, conflicts_with = "no_serve")]
+    pub serve: bool,
+    /// Do not serve the workstation afterwards (the default when not run from a terminal).
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
 const MARKER: &str = ".sluis-demo";
@@ -261,13 +268,43 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         w = out.join("watch").display()
     );
     println!(
-        "\nThe analyst workstation (HTTPS, a self-signed certificate made on first start):\n  sluis serve --vault {} --listen 127.0.0.1:8443\n  then open https://127.0.0.1:8443/ and log in as:",
-        v.display()
+        "\nThe analyst workstation (HTTPS, a self-signed certificate made on first start), log in as:"
     );
     for (name, role, password) in &accounts {
         println!("    {name:<22} {role:<14} password {password}");
     }
-    Ok(())
+    use std::io::IsTerminal;
+    let serve = args.serve || (!args.no_serve && std::io::stdin().is_terminal());
+    if !serve {
+        println!(
+            "  serve it with: sluis serve --vault {} --listen 127.0.0.1:8443   (or run the demo with --serve)",
+            v.display()
+        );
+        return Ok(());
+    }
+    // The demo's own vault, served from this process until Ctrl-C.
+    let vault = std::sync::Arc::new(vault);
+    let stop = crate::service::stop_on_signal();
+    let mut w = crate::serve::Workstation {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
+        tls_cert: None,
+        tls_key: None,
+        plain_http: false,
+    };
+    let server = match crate::serve::start(vault.clone(), &v, &w, stop.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  127.0.0.1:8443: {e:?}; taking a free port instead");
+            w.listen.set_port(0);
+            crate::serve::start(vault, &v, &w, stop)?
+        }
+    };
+    println!(
+        "  open the address above in a browser (accept the demo certificate); Ctrl-C stops it"
+    );
+    server
+        .join()
+        .map_err(|_| Failure::Internal(anyhow::anyhow!("the workstation panicked")))?
 }
 
 /// One demo account per role, with a random password (printed, never stored in clear).

@@ -1,12 +1,13 @@
-//! `sluis serve`: the workstation's server (the logic is in `sluis-server`).
-//!
-//! What is served so far: login, logout, the session, the scan API, accounts for administrators,
-//! the OpenAPI description. HTTPS by default (rustls; a configured certificate, or one generated
-//! beside the vault on the first run); plain HTTP only with `--plain-http`, and only on loopback.
+//! `sluis serve`: the workstation's server (the logic is in `sluis-server`), on its own or, with
+//! a `[workstation]` section in the core's configuration, inside `sluis core`, sharing the open
+//! vault: a vault is held by one process, and this way analysts see scans as the core stores
+//! them. HTTPS by default (rustls; a configured certificate, or one generated beside the vault on
+//! the first run); plain HTTP only when asked, and only on loopback.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
@@ -35,91 +36,134 @@ pub(crate) struct ServeArgs {
     plain_http: bool,
 }
 
-pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
-    if args.plain_http && !args.listen.ip().is_loopback() {
+/// How the workstation is served (`sluis serve`'s options; the `[workstation]` section of the
+/// core's configuration).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Workstation {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The certificate chain (PEM); without it one is generated in VAULT/tls/ on the first run.
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP instead (loopback only).
+    #[serde(default)]
+    pub plain_http: bool,
+}
+
+/// Starts the workstation over an open vault: checks the options, opens the accounts and the
+/// desk beside the vault, binds the address, and serves on a thread of its own until `stop`.
+pub(crate) fn start(
+    vault: Arc<sluis_vault::Vault>,
+    dir: &Path,
+    w: &Workstation,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<Result<(), Failure>>, Failure> {
+    if w.plain_http && !w.listen.ip().is_loopback() {
         return Err(Failure::Usage(format!(
-            "{}: plain HTTP is served on loopback only; leave out --plain-http to serve HTTPS",
-            args.listen
+            "{}: plain HTTP is served on loopback only; leave out plain HTTP to serve HTTPS",
+            w.listen
         )));
     }
-    if !args.vault.join("vault.toml").is_file() {
-        return Err(Failure::env(anyhow::anyhow!(
-            "{} is not a vault (no vault.toml)",
-            args.vault.display()
-        )));
+    if w.tls_cert.is_some() != w.tls_key.is_some() {
+        return Err(Failure::Usage(
+            "a TLS certificate needs its key, and a key its certificate".into(),
+        ));
     }
-    let accounts = Accounts::open(&args.vault).map_err(Failure::env)?;
-    let desk = sluis_server::desk::Desk::open(&args.vault).map_err(Failure::env)?;
-    // The vault is held by one process: this one, while it serves.
-    let vault = sluis_vault::Vault::open(&args.vault).map_err(|e| {
-        Failure::env(anyhow::anyhow!(
-            "open vault {}: {e} (is `sluis core` running on it?)",
-            args.vault.display()
-        ))
-    })?;
+    let accounts = Accounts::open(dir).map_err(Failure::env)?;
+    let desk = sluis_server::desk::Desk::open(dir).map_err(Failure::env)?;
     let state = Arc::new(AppState {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
-        vault: Some(Mutex::new(vault)),
+        vault: Some(vault),
         desk: Mutex::new(desk),
-        secure: !args.plain_http,
+        decisions: Mutex::new(()),
+        secure: !w.plain_http,
         clock: Box::new(wall_clock),
     });
-    let stop = service::stop_on_signal();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Failure::env)?;
-    let tls = if args.plain_http {
+    let tls = if w.plain_http {
         None
     } else {
-        let id = match (&args.tls_cert, &args.tls_key) {
+        let id = match (&w.tls_cert, &w.tls_key) {
             (Some(cert), Some(key)) => sluis_server::tls::Identity {
                 cert: cert.clone(),
                 key: key.clone(),
                 generated: false,
             },
             _ => {
-                let mut names = vec!["localhost".to_string(), args.listen.ip().to_string()];
+                let mut names = vec!["localhost".to_string(), w.listen.ip().to_string()];
                 if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
                     names.push(h.trim().to_string());
                 }
                 names.retain(|n| !n.is_empty() && n != "0.0.0.0" && n != "::");
-                sluis_server::tls::self_signed(&args.vault, &names).map_err(Failure::env)?
+                sluis_server::tls::self_signed(dir, &names).map_err(Failure::env)?
             }
         };
         if id.generated {
             println!(
-                "sluis serve: generated a self-signed certificate {} (for the demo; configure --tls-cert in production)",
+                "sluis serve: generated a self-signed certificate {} (for the demo; configure a certificate in production)",
                 id.cert.display()
             );
         }
         Some(sluis_server::tls::server_config(&id).map_err(Failure::env)?)
     };
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| Failure::env(anyhow::anyhow!("listen {}: {e}", args.listen)))?;
-        let local = listener.local_addr().map_err(Failure::env)?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        println!(
-            "sluis serve: {scheme}://{local}/ (API under /api, description at /api/openapi.json)"
-        );
-        let shutdown = async move {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Bound here, so that a taken address is an error of the command, not of a thread.
+    let listener = std::net::TcpListener::bind(w.listen)
+        .map_err(|e| Failure::env(anyhow::anyhow!("listen {}: {e}", w.listen)))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("sluis serve: {scheme}://{local}/ (API under /api, description at /api/openapi.json)");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Failure::env)?;
+    Ok(std::thread::spawn(move || {
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(Failure::env)?;
+            let shutdown = async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            };
+            match tls {
+                Some(config) => {
+                    sluis_server::tls::serve(listener, config, router(state), shutdown).await;
+                    Ok(())
+                }
+                None => axum::serve(listener, router(state))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(Failure::env),
             }
-        };
-        match tls {
-            Some(config) => {
-                sluis_server::tls::serve(listener, config, router(state), shutdown).await;
-                Ok(())
-            }
-            None => axum::serve(listener, router(state))
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(Failure::env),
-        }
-    })
+        })
+    }))
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
+    if !args.vault.join("vault.toml").is_file() {
+        return Err(Failure::env(anyhow::anyhow!(
+            "{} is not a vault (no vault.toml)",
+            args.vault.display()
+        )));
+    }
+    // The vault is held by one process: this one, while it serves.
+    let vault = sluis_vault::Vault::open(&args.vault).map_err(|e| {
+        Failure::env(anyhow::anyhow!(
+            "open vault {}: {e} (is `sluis core` running on it? Give the core a [workstation] section to serve from there)",
+            args.vault.display()
+        ))
+    })?;
+    let w = Workstation {
+        listen: args.listen,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        plain_http: args.plain_http,
+    };
+    let stop = service::stop_on_signal();
+    start(Arc::new(vault), &args.vault, &w, stop)?
+        .join()
+        .map_err(|_| Failure::Internal(anyhow::anyhow!("the server thread panicked")))?
 }

@@ -875,3 +875,74 @@ fn the_drop_folder_takes_only_complete_files_and_refuses_oversized_ones_with_a_r
             .contains("sluis_link_tx_inputs_refused_total 1")
     );
 }
+
+#[test]
+fn the_core_serves_the_workstation_over_the_vault_it_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let port = free_tcp_port();
+    let mut cfg = std::fs::read_to_string(&lock.core).unwrap();
+    cfg.push_str(&format!(
+        "[workstation]\nlisten = \"127.0.0.1:{port}\"\nplain_http = true\n"
+    ));
+    std::fs::write(&lock.core, cfg).unwrap();
+    let add = crate::user::user_add(&lock.vault, "ana", "analyst", b"a long enough passphrase\n");
+    assert!(add.status.success(), "{}", crate::stderr(&add));
+    let check = sluis(&["core", "--check", "--config", s(&lock.core)]);
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("workstation served on http://127.0.0.1:"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let _core = lock.core();
+    let _edge = lock.edge();
+    let base = format!("http://127.0.0.1:{port}");
+    let jar = dir.path().join("jar");
+    let login = || {
+        crate::user::curl(&[
+            "-c",
+            s(&jar),
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"name":"ana","password":"a long enough passphrase"}"#,
+            &format!("{base}/api/login"),
+        ])
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while login().0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the core's workstation never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, body) = crate::user::curl(&["-b", s(&jar), &format!("{base}/api/scans")]);
+    assert_eq!((code, body.contains("\"scans\":[]")), (200, true), "{body}");
+    // Scans the core stores while it serves are on the analyst's worklist at once.
+    let scans = synth_many(&dir.path().join("scans"), 2, 21);
+    lock.drop_files(&scans);
+    // Each scan with its ground-truth report, which is not on the worklist itself.
+    let ev = lock.wait(Duration::from_secs(60), |e| {
+        count(e, "stored") >= scans.len()
+    });
+    assert_eq!(count(&ev, "stored"), scans.len(), "{ev:#?}");
+    let (code, body) = crate::user::curl(&["-b", s(&jar), &format!("{base}/api/scans")]);
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = list["scans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{body}");
+    let (code, _) = crate::user::curl(&[
+        "-b",
+        s(&jar),
+        "-o",
+        "/dev/null",
+        &format!("{base}/api/scans/{}/image", ids[0]),
+    ]);
+    assert_eq!(code, 200);
+}

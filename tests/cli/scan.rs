@@ -302,3 +302,51 @@ fn demo_runs_end_to_end() {
         Some(3)
     );
 }
+
+#[test]
+fn demo_serves_the_workstation_over_its_vault_when_asked() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args(["demo", "--out", s(&out), "--count", "2", "--serve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut password) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.trim_start().starts_with("analyst.demo") {
+            password = line.split_whitespace().nth(3).map(str::to_string);
+        }
+        if let Some(u) = line.strip_prefix("sluis serve: ") {
+            url = u.split_whitespace().next().map(str::to_string);
+        }
+        if line.contains("Ctrl-C stops it") {
+            break;
+        }
+    }
+    let (url, password) = (url.expect("no URL printed"), password.expect("no account"));
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let jar = dir.path().join("jar");
+    let (code, body) = crate::user::curl(&[
+        "-k",
+        "-c",
+        s(&jar),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"name":"analyst.demo","password":"{password}"}}"#),
+        &format!("{url}api/login"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = crate::user::curl(&["-k", "-b", s(&jar), &format!("{url}api/scans")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"modality\":\"DX\""), "{body}");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}

@@ -126,7 +126,7 @@ fn accounts_are_added_listed_and_disabled_and_the_password_is_never_stored() {
     );
 }
 
-fn curl(args: &[&str]) -> (u16, String) {
+pub(crate) fn curl(args: &[&str]) -> (u16, String) {
     let o = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
         .args(args)

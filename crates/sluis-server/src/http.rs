@@ -29,8 +29,10 @@ pub struct AppState {
     pub accounts: Mutex<Accounts>,
     /// The live sessions.
     pub sessions: Sessions,
-    /// The vault whose scans are served (one process holds it).
-    pub vault: Option<Mutex<sluis_vault::Vault>>,
+    /// The vault whose scans are served (shared with the core when the core serves).
+    pub vault: Option<Arc<sluis_vault::Vault>>,
+    /// Held while a decision is checked and made, so that no other decision slips in between.
+    pub decisions: Mutex<()>,
     /// Decision comments and annotations.
     pub desk: Mutex<crate::desk::Desk>,
     /// Mark the cookie `Secure` (served over HTTPS).

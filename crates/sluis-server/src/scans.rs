@@ -59,10 +59,7 @@ pub(crate) async fn with_vault<T: Send + 'static>(
                 "no vault is served",
             ));
         };
-        let vault = vault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&vault)
+        f(vault)
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
@@ -312,7 +309,8 @@ pub async fn decide(
     let now = (state.clock)();
     let st = state.clone();
     let row = with_vault(&state, move |v| {
-        // Checked and decided under the vault's lock: no decision slips in between.
+        // Checked and decided under the decision lock: no decision slips in between.
+        let _one = st.decisions.lock().unwrap_or_else(PoisonError::into_inner);
         let current = v.scan_row(&id).map_err(vault_error)?;
         if current.decision == Some(Decision::Refer) && role != Role::Supervisor {
             return Err(ApiError::new(

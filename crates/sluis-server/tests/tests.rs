@@ -58,7 +58,7 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
                 .unwrap();
         let r = sluis_scan::sanitise(&bytes, &sluis_scan::Limits::default()).unwrap();
         v.store(&r.scan, &v.system_actor()).unwrap();
-        (Some(Mutex::new(v)), Some(stored.id))
+        (Some(Arc::new(v)), Some(stored.id))
     } else {
         (None, None)
     };
@@ -79,6 +79,7 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
         sessions: Sessions::default(),
         vault,
         desk: Mutex::new(sluis_server::desk::Desk::open(dir.path()).unwrap()),
+        decisions: Mutex::new(()),
         secure: true,
         clock: Box::new(move || clock.load(Ordering::SeqCst)),
     });
