@@ -65,6 +65,20 @@ pub(crate) async fn with_vault<T: Send + 'static>(
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
 }
 
+/// Samples as the viewer takes them: little-endian 16-bit, described by a JSON header.
+fn samples(bytes: Vec<u8>, header_name: &'static str, described: &Value) -> Response {
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&described.to_string()) {
+        h.insert(header_name, v);
+    }
+    r
+}
+
 /// Worklist filters.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -401,16 +415,7 @@ pub async fn image(
         },
         "audit_record": record,
     });
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&header.to_string()) {
-        h.insert("x-image", v);
-    }
-    Ok(r)
+    Ok(samples(bytes, "x-image", &header))
 }
 
 /// Threat reports are looked for among the vault's reports on the same container or conveyance;
@@ -599,16 +604,7 @@ pub async fn tile(
         "level_columns": lcols, "level_rows": lrows, "tile": TILE,
         "channels": channels, "audit_record": record,
     });
-    let mut r = bytes.into_response();
-    let hd = r.headers_mut();
-    hd.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&header.to_string()) {
-        hd.insert("x-tile", v);
-    }
-    Ok(r)
+    Ok(samples(bytes, "x-tile", &header))
 }
 
 /// `GET /api/scans/{id}/related`: other scans of the same containers or conveyance, newest

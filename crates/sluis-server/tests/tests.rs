@@ -108,30 +108,18 @@ impl Server {
         csrf: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, format!("sluis_session={c}"));
-        }
-        if let Some(t) = csrf {
-            req = req.header("x-csrf-token", t);
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let (status, headers, bytes) = self.raw(method, path, cookie, csrf, body).await;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             status,
             headers,
             body,
         }
+    }
+
+    /// A GET with a session.
+    async fn get(&self, path: &str, cookie: &str) -> Reply {
+        self.call("GET", path, Some(cookie), None, None).await
     }
 
     /// Logs in; returns the cookie token and the CSRF token.
@@ -356,9 +344,7 @@ async fn a_login_never_adopts_a_presented_session_and_logout_ends_it() {
             .contains("Max-Age=0")
     );
     assert_eq!(
-        s.call("GET", "/api/me", Some(&first), None, None)
-            .await
-            .status,
+        s.get("/api/me", &first).await.status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -368,29 +354,17 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
     let s = server();
     let (c, _) = s.login("aud").await;
     s.now.fetch_add(IDLE - 1, Ordering::SeqCst);
-    assert_eq!(
-        s.call("GET", "/api/me", Some(&c), None, None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.get("/api/me", &c).await.status, StatusCode::OK);
     s.now.fetch_add(IDLE, Ordering::SeqCst);
-    assert_eq!(
-        s.call("GET", "/api/me", Some(&c), None, None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(s.get("/api/me", &c).await.status, StatusCode::UNAUTHORIZED);
     let (c, _) = s.login("aud").await;
     let end = s.now.load(Ordering::SeqCst) + ABSOLUTE;
     while s.now.load(Ordering::SeqCst) + IDLE < end {
         s.now.fetch_add(IDLE - 1, Ordering::SeqCst);
-        assert_eq!(
-            s.call("GET", "/api/me", Some(&c), None, None).await.status,
-            StatusCode::OK
-        );
+        assert_eq!(s.get("/api/me", &c).await.status, StatusCode::OK);
     }
     s.now.store(end, Ordering::SeqCst);
-    assert_eq!(
-        s.call("GET", "/api/me", Some(&c), None, None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(s.get("/api/me", &c).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -478,20 +452,10 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
     let (s, id) = server_with(true);
     let id = id.unwrap();
     let (ana, csrf) = s.login("ana").await;
-    let r = s
-        .call(
-            "GET",
-            "/api/scans?decision=undecided",
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get("/api/scans?decision=undecided", &ana).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["scans"][0]["id"], id.as_str());
-    let r = s
-        .call("GET", &format!("/api/scans/{id}"), Some(&ana), None, None)
-        .await;
+    let r = s.get(&format!("/api/scans/{id}"), &ana).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let (rows, cols) = (
         r.body["rows"].as_u64().unwrap(),
@@ -553,15 +517,7 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["decision"], "inspect");
-    let r = s
-        .call(
-            "GET",
-            "/api/scans?decision=undecided",
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get("/api/scans?decision=undecided", &ana).await;
     assert_eq!(r.body["scans"].as_array().unwrap().len(), 0);
     // Ids that are not ids, and ids that do not exist, are 404 alike.
     for bad in [
@@ -571,15 +527,13 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
         "ZZZZZZZZ",
         "q-000000000000000000000000deadbeef",
     ] {
-        let r = s
-            .call("GET", &format!("/api/scans/{bad}"), Some(&ana), None, None)
-            .await;
+        let r = s.get(&format!("/api/scans/{bad}"), &ana).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
     }
     // The auditor sees the log: a signed checkpoint covering these reads and the decision, and a
     // verification of every entry done now.
     let (aud, _) = s.login("aud").await;
-    let r = s.call("GET", "/api/audit", Some(&aud), None, None).await;
+    let r = s.get("/api/audit", &aud).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["verification"]["verified"], true, "{}", r.body);
     assert!(r.body["size"].as_u64().unwrap() > record, "{}", r.body);
@@ -591,9 +545,7 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
     // The auditor and the administrator see no scan.
     for who in ["aud", "adm"] {
         let (c, _) = s.login(who).await;
-        let r = s
-            .call("GET", &format!("/api/scans/{id}"), Some(&c), None, None)
-            .await;
+        let r = s.get(&format!("/api/scans/{id}"), &c).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}");
     }
 }
@@ -604,14 +556,14 @@ impl Server {
         &self,
         method: &str,
         path: &str,
-        cookie: &str,
+        cookie: Option<&str>,
         csrf: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::COOKIE, format!("sluis_session={cookie}"));
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, format!("sluis_session={c}"));
+        }
         if let Some(t) = csrf {
             req = req.header("x-csrf-token", t);
         }
@@ -664,9 +616,7 @@ async fn a_referral_is_decided_by_a_supervisor_and_its_comments_are_bound_to_the
     // Now only a supervisor decides it; the supervisor's worklist holds it.
     let r = decide("ana", json!({ "decision": "clear" })).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    let r = s
-        .call("GET", "/api/scans?decision=refer", Some(&sam), None, None)
-        .await;
+    let r = s.get("/api/scans?decision=refer", &sam).await;
     assert_eq!(r.body["scans"][0]["id"], id.as_str(), "{}", r.body);
     let r = decide(
         "sam",
@@ -679,15 +629,7 @@ async fn a_referral_is_decided_by_a_supervisor_and_its_comments_are_bound_to_the
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["class"], "inspection");
     // Both comments, in order, with who gave them.
-    let r = s
-        .call(
-            "GET",
-            &format!("/api/scans/{id}/comments"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get(&format!("/api/scans/{id}/comments"), &ana).await;
     let c = r.body["comments"].as_array().unwrap();
     assert_eq!(c.len(), 2, "{}", r.body);
     assert_eq!(
@@ -710,12 +652,9 @@ async fn a_referral_is_decided_by_a_supervisor_and_its_comments_are_bound_to_the
     // and action, and by the account name behind the pseudonym.
     let (aud, _) = s.login("aud").await;
     let r = s
-        .call(
-            "GET",
+        .get(
             &format!("/api/audit/records?object={id}&action=decide"),
-            Some(&aud),
-            None,
-            None,
+            &aud,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -747,37 +686,20 @@ async fn a_referral_is_decided_by_a_supervisor_and_its_comments_are_bound_to_the
     assert_eq!(recs[0]["account"], "sam");
     assert!(!r.body.to_string().contains(why));
     let r = s
-        .call(
-            "GET",
-            "/api/audit/records?actor=ana&action=decide",
-            Some(&aud),
-            None,
-            None,
-        )
+        .get("/api/audit/records?actor=ana&action=decide", &aud)
         .await;
     assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "{}", r.body);
     let pseudonym = r.body["records"][0]["actor"].as_str().unwrap().to_string();
     assert!(pseudonym.starts_with("p-"));
     let r = s
-        .call(
-            "GET",
+        .get(
             &format!("/api/audit/records?actor={pseudonym}&limit=1"),
-            Some(&aud),
-            None,
-            None,
+            &aud,
         )
         .await;
     assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "{}", r.body);
     assert!(r.body["next_before"].is_u64(), "{}", r.body);
-    let r = s
-        .call(
-            "GET",
-            "/api/audit/records?action=explode",
-            Some(&aud),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get("/api/audit/records?action=explode", &aud).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -838,7 +760,7 @@ async fn annotations_are_private_to_their_owner_unless_shared() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // Bob sees the shared one only; Ana's private one does not exist for him.
-    let r = s.call("GET", &path, Some(&bob), None, None).await;
+    let r = s.get(&path, &bob).await;
     let ids: Vec<i64> = r.body["annotations"]
         .as_array()
         .unwrap()
@@ -846,15 +768,7 @@ async fn annotations_are_private_to_their_owner_unless_shared() {
         .map(|a| a["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![shared]);
-    let r = s
-        .call(
-            "GET",
-            &format!("/api/annotations/{private}"),
-            Some(&bob),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get(&format!("/api/annotations/{private}"), &bob).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = s
         .call(
@@ -877,7 +791,7 @@ async fn annotations_are_private_to_their_owner_unless_shared() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "only the owner deletes");
     // Ana sees both, and deletes hers.
-    let r = s.call("GET", &path, Some(&ana), None, None).await;
+    let r = s.get(&path, &ana).await;
     assert_eq!(r.body["annotations"].as_array().unwrap().len(), 2);
     assert_eq!(r.body["annotations"][0]["label"], "void in the floor");
     let r = s
@@ -900,15 +814,7 @@ async fn annotations_are_private_to_their_owner_unless_shared() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = s
-        .call(
-            "GET",
-            &format!("/api/annotations/{private}"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get(&format!("/api/annotations/{private}"), &ana).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -922,7 +828,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
         .raw(
             "POST",
             &path,
-            &sam,
+            Some(&sam),
             Some(&csrf),
             Some(json!({ "purpose": "" })),
         )
@@ -932,7 +838,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
         .raw(
             "POST",
             &path,
-            &sam,
+            Some(&sam),
             Some(&csrf),
             Some(json!({ "purpose": "case 7", "recipient": "age1notakey" })),
         )
@@ -976,7 +882,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
         .raw(
             "POST",
             &path,
-            &sam,
+            Some(&sam),
             Some(&csrf),
             Some(json!({ "purpose": "case 7" })),
         )
@@ -991,7 +897,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
         .raw(
             "POST",
             &path,
-            &sam,
+            Some(&sam),
             Some(&csrf),
             Some(json!({ "purpose": "case 7", "recipient": identity.to_public().to_string() })),
         )
@@ -1024,7 +930,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
         .raw(
             "POST",
             &path,
-            &ana,
+            Some(&ana),
             Some(&ana_csrf),
             Some(json!({ "purpose": "case 7" })),
         )
@@ -1038,10 +944,22 @@ async fn tiles_reports_related_scans_and_scanners() {
     let id = id.unwrap();
     let (ana, _) = s.login("ana").await;
     let (_, _, whole) = s
-        .raw("GET", &format!("/api/scans/{id}/image"), &ana, None, None)
+        .raw(
+            "GET",
+            &format!("/api/scans/{id}/image"),
+            Some(&ana),
+            None,
+            None,
+        )
         .await;
     let (st, h, _) = s
-        .raw("GET", &format!("/api/scans/{id}/image"), &ana, None, None)
+        .raw(
+            "GET",
+            &format!("/api/scans/{id}/image"),
+            Some(&ana),
+            None,
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     let meta: Value = serde_json::from_str(h["x-image"].to_str().unwrap()).unwrap();
@@ -1054,7 +972,7 @@ async fn tiles_reports_related_scans_and_scanners() {
         .raw(
             "GET",
             &format!("/api/scans/{id}/tiles/0/0_0.u16"),
-            &ana,
+            Some(&ana),
             None,
             None,
         )
@@ -1081,7 +999,7 @@ async fn tiles_reports_related_scans_and_scanners() {
         .raw(
             "GET",
             &format!("/api/scans/{id}/tiles/8/0_0.u16"),
-            &ana,
+            Some(&ana),
             None,
             None,
         )
@@ -1107,7 +1025,7 @@ async fn tiles_reports_related_scans_and_scanners() {
             .raw(
                 "GET",
                 &format!("/api/scans/{id}/tiles/{bad}"),
-                &ana,
+                Some(&ana),
                 None,
                 None,
             )
@@ -1118,15 +1036,7 @@ async fn tiles_reports_related_scans_and_scanners() {
         );
     }
     // The ground-truth report stored beside the scan is found, with its regions.
-    let r = s
-        .call(
-            "GET",
-            &format!("/api/scans/{id}/reports"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get(&format!("/api/scans/{id}/reports"), &ana).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let reports = r.body["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 1, "{}", r.body);
@@ -1139,20 +1049,12 @@ async fn tiles_reports_related_scans_and_scanners() {
             "{t}"
         );
     }
-    let r = s
-        .call(
-            "GET",
-            &format!("/api/scans/{id}/related"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    let r = s.get(&format!("/api/scans/{id}/related"), &ana).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["related"].as_array().unwrap().len(), 0, "{}", r.body);
     // The administrator sees which scanners delivered, not what they saw.
     let (adm, _) = s.login("adm").await;
-    let r = s.call("GET", "/api/scanners", Some(&adm), None, None).await;
+    let r = s.get("/api/scanners", &adm).await;
     assert_eq!(r.status, StatusCode::OK);
     let list = r.body["scanners"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{}", r.body);
