@@ -218,6 +218,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     }
     custody(out, &vault, &stored)?;
     let accounts = demo_accounts(&out.join("vault"))?;
+    let declared = declarations(out, &written)?;
     enclave_watch(out)?;
     println!("\nWhere to look:");
     println!(
@@ -247,6 +248,10 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     );
     println!(
         "  {}/watch/        the enclave watch: a labelled capture, its policy, eve.json (Suricata EVE alerts)",
+        out.display()
+    );
+    println!(
+        "  {}/declarations.jsonl  {declared} customs declarations, shown beside their scans in the workstation",
         out.display()
     );
     let v = out.join("vault");
@@ -305,6 +310,63 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     server
         .join()
         .map_err(|_| Failure::Internal(anyhow::anyhow!("the workstation panicked")))?
+}
+
+/// What the declaration system says each container holds: the cargo the synthetic scanner
+/// loaded (not what it hid), written as JSON Lines and imported as `sluis declaration import`
+/// does, so the analyst reads each image against its declaration.
+fn declarations(out: &Path, written: &[crate::synth::Written]) -> Result<usize, Failure> {
+    // Harmonized System headings of the synthetic cargo.
+    let hs = |c: &str| match c {
+        "bottled water" => Some("2201"),
+        "steel coil" => Some("7208"),
+        "tyres" => Some("4011"),
+        "aluminium profiles" => Some("7604"),
+        "machinery" => Some("8479"),
+        "bulk bags" => Some("3901"),
+        _ => None,
+    };
+    let mut lines = String::new();
+    for (i, w) in written.iter().enumerate() {
+        let c = &w.generated.scan.conveyance;
+        let d = sluis_server::desk::Declaration {
+            reference: format!("26NLDEMO{i:010}"),
+            procedure: Some("import".into()),
+            declared_at: None,
+            containers: c
+                .containers
+                .iter()
+                .map(|x| x.as_str().to_string())
+                .collect(),
+            conveyance: c.id.as_ref().map(|x| x.value.clone()),
+            consignor: Some("Synthetic Exports Ltd".into()),
+            consignee: Some("Demo Importers BV".into()),
+            goods: w
+                .generated
+                .cargo
+                .iter()
+                .filter(|g| **g != "empty")
+                .map(|g| sluis_server::desk::Goods {
+                    description: (*g).to_string(),
+                    hs_code: hs(g).map(str::to_string),
+                    packages: None,
+                    gross_kg: None,
+                })
+                .collect(),
+        };
+        if d.goods.is_empty() {
+            continue;
+        }
+        lines.push_str(&serde_json::to_string(&d).map_err(Failure::env)?);
+        lines.push('\n');
+    }
+    let file = out.join("declarations.jsonl");
+    write_bytes(&file, lines.as_bytes())?;
+    let list = crate::declaration::read(&file)?;
+    sluis_server::desk::Desk::open(&out.join("vault"))
+        .and_then(|mut d| d.import_declarations(&list, sluis_server::http::wall_clock()))
+        .map_err(Failure::env)?;
+    Ok(list.len())
 }
 
 /// One demo account per role, with a random password (printed, never stored in clear).

@@ -7,6 +7,7 @@
 
 mod audit;
 mod core;
+mod declaration;
 mod demo;
 mod dimse;
 mod edge;
@@ -72,9 +73,12 @@ enum Command {
     /// Internal: the sanitiser worker process `sluis core` runs for each object.
     #[command(hide = true)]
     CoreWorker(core::WorkerArgs),
-    /// The analyst workstation's server (so far: login, sessions, roles, accounts).
+    /// The analyst workstation's server (over a vault no core holds; a core serves it itself).
     #[command(after_help = EXIT_CODES)]
     Serve(serve::ServeArgs),
+    /// Customs declarations the workstation shows beside the scans: import, show.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Declaration(declaration::Command),
     /// The workstation's local accounts: add, list, disable.
     #[command(subcommand, after_help = EXIT_CODES)]
     User(user::Command),
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
         Command::Witness(cmd) => witness::run(cmd),
         Command::Watch(cmd) => watch::run(cmd),
         Command::User(cmd) => user::run(cmd),
+        Command::Declaration(cmd) => declaration::run(cmd),
         Command::Serve(args) => serve::run(&args),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),

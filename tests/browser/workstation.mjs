@@ -160,6 +160,8 @@ if (full) {
       return sel && document.getElementById("view").dataset.side === sel.dataset.id;
     }, null, { timeout: 30000 }).catch(() => fail(page, "the next scan did not open"));
   }
+  const declared = await page.textContent("#declarations");
+  if (!/frozen fish fillets \(HS 0304\), 1200 pkg, 21000\.5 kg/.test(declared)) await fail(page, `the declaration is not shown: ${declared}`);
   const reports = await page.textContent("#reports");
   if (!/Ground truth report/.test(reports)) await fail(page, `no ground-truth report: ${reports}`);
   const ink = await overlayInk();

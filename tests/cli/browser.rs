@@ -47,6 +47,21 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
     args.extend(files.iter().map(String::as_str));
     let o = sluis(&args);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The declaration system's word on the container both scans are of.
+    let o = sluis(&["vault", "list", s(&vault), "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    let declaration = serde_json::json!({
+        "reference": "26NLTEST0000000042",
+        "procedure": "import",
+        "containers": first["scan"]["containers"],
+        "conveyance": first["scan"]["conveyance"],
+        "goods": [{ "description": "frozen fish fillets", "hs_code": "0304", "packages": 1200, "gross_kg": 21000.5 }]
+    });
+    let file = dir.path().join("declarations.jsonl");
+    std::fs::write(&file, format!("{declaration}\n")).unwrap();
+    let o = sluis(&["declaration", "import", s(&file), "--vault", s(&vault)]);
+    assert!(o.status.success(), "{}", stderr(&o));
     let add = crate::user::user_add(
         &vault,
         "ana",

@@ -295,3 +295,54 @@ fn serve_speaks_https_with_a_certificate_kept_beside_the_vault() {
     assert!(again.wait().unwrap().success());
     assert_eq!(before, std::fs::read(&cert).unwrap());
 }
+
+#[test]
+fn declarations_are_checked_line_by_line_and_imported_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    let good = r#"{"reference":"26NL0000000000001A","containers":["MSKU1234565"],"goods":[{"description":"tyres","hs_code":"4011","packages":400}]}"#;
+    let file = dir.path().join("d.jsonl");
+    // One good line among bad ones: nothing is imported, and each bad line is named.
+    std::fs::write(
+        &file,
+        format!(
+            "{good}\n{{\"reference\":\"X\",\"containers\":[\"A\"],\"goods\":[]}}\nnot json\n\
+             {{\"reference\":\"Y\",\"containers\":[\"B\"],\"goods\":[{{\"description\":\"x\",\"hs_code\":\"12ab\"}}]}}\n\
+             {{\"reference\":\"Z\",\"goods\":[{{\"description\":\"x\"}}],\"extra\":1}}\n"
+        ),
+    )
+    .unwrap();
+    let o = sluis(&["declaration", "import", s(&file), "--vault", s(&vault)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    for want in [
+        "line 2: a declaration has 1 to 999 lines of goods",
+        "line 3:",
+        "line 4: goods 1: an HS code is 4 to 10 digits",
+        "line 5: unknown field `extra`",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    assert!(!e.contains("line 1:"), "{e}");
+    let o = sluis(&["declaration", "show", "MSKU1234565", "--vault", s(&vault)]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty(), "imported despite bad lines");
+    // The good line alone is imported, found by container in any spelling, and replaced by a
+    // later import of the same reference.
+    std::fs::write(&file, format!("{good}\n\n")).unwrap();
+    let o = sluis(&["declaration", "import", s(&file), "--vault", s(&vault)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sluis(&["declaration", "show", "msku 1234565", "--vault", s(&vault)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"hs_code\":\"4011\""));
+    std::fs::write(&file, good.replace("tyres", "retreaded tyres")).unwrap();
+    assert!(
+        sluis(&["declaration", "import", s(&file), "--vault", s(&vault)])
+            .status
+            .success()
+    );
+    let o = sluis(&["declaration", "show", "MSKU1234565", "--vault", s(&vault)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("retreaded tyres"), "{out}");
+}

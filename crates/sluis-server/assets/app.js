@@ -443,10 +443,22 @@ function showMeta(img) {
 
 async function loadSide(img) {
   const id = img.id;
-  const [reports, notes, comments, related] = await Promise.all([
+  const [reports, notes, comments, related, declared] = await Promise.all([
     api("GET", `/api/scans/${id}/reports`).then(json), api("GET", `/api/scans/${id}/annotations`).then(json),
-    api("GET", `/api/scans/${id}/comments`).then(json), api("GET", `/api/scans/${id}/related`).then(json)]);
+    api("GET", `/api/scans/${id}/comments`).then(json), api("GET", `/api/scans/${id}/related`).then(json),
+    api("GET", `/api/scans/${id}/declarations`).then(json)]);
   if (state.current !== img) return;
+  // What was declared, to read the image against.
+  const decls = declared.declarations || [];
+  $("declarations").replaceChildren(...(decls.length ? decls.map((d) => {
+    const box = el("div", undefined, "declaration");
+    box.append(el("div", `${d.reference}${d.procedure ? ` · ${d.procedure}` : ""}`, "ref"));
+    if (d.consignor || d.consignee) box.append(el("div", `${d.consignor || "?"} → ${d.consignee || "?"}`, "parties"));
+    const ul = el("ul");
+    ul.append(...d.goods.map((g) => el("li", `${g.description}${g.hs_code ? ` (HS ${g.hs_code})` : ""}${g.packages ? `, ${g.packages} pkg` : ""}${g.gross_kg ? `, ${g.gross_kg} kg` : ""}`)));
+    box.append(ul);
+    return box;
+  }) : [el("p", "no declaration for these containers", "none")]));
   state.reports = reports.reports || [];
   state.annotations = notes.annotations || [];
   $("reports").replaceChildren(...(state.reports.length ? state.reports.flatMap((r) => [el("li", `${r.tdr_type === "GROUND_TRUTH" ? "Ground truth" : r.tdr_type} report: ${r.alarm || "no decision"}, ${r.threats.length} object(s) (audit record ${r.audit_record})`),

@@ -1,5 +1,5 @@
-//! The desk's API: a scan's decision comments (for the supervisor's review and the record) and
-//! the analysts' annotations. Stored in [`crate::desk`]; a private annotation is visible to its
+//! The desk's API: a scan's decision comments (for the supervisor's review and the record), the
+//! analysts' annotations, and the declarations the scan is read against. Stored in [`crate::desk`]; a private annotation is visible to its
 //! owner only, and to anyone else it does not exist (404, the same as a number never used).
 
 use std::sync::{Arc, PoisonError};
@@ -146,4 +146,31 @@ pub async fn delete(
             "no such annotation of yours",
         ))
     }
+}
+
+/// `GET /api/scans/{id}/declarations`: the customs declarations for the scan's containers and
+/// conveyance, to read the image against (from the index; no scan content is read).
+pub async fn declarations(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Analyst>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
+    }
+    let identifiers = with_vault(&state, move |v| {
+        let row = v.scan_row(&id).map_err(vault_error)?;
+        Ok(row
+            .scan
+            .map(|m| {
+                m.containers
+                    .into_iter()
+                    .chain(m.conveyance)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default())
+    })
+    .await?;
+    let list = with_desk(&state, move |d| d.declarations_for(&identifiers)).await?;
+    Ok(Json(json!({ "declarations": list })))
 }

@@ -1,11 +1,13 @@
-//! The analysts' desk: decision comments and image annotations, kept by the authority beside
-//! the vault (`desk.sqlite`, mode 0600).
+//! The analysts' desk: decision comments, image annotations and the customs declarations scans
+//! are read against, kept by the authority beside the vault (`desk.sqlite`, mode 0600).
 //!
 //! The transparency log holds no free text, so a comment lives here; the decision's log record
 //! carries the comment's SHA-256, which binds the two: a comment changed here afterwards no longer
 //! matches its record. Annotations are an analyst's own marks on an image: private to their
 //! author unless shared, and never shown to anyone else while private (another analyst asking
-//! for one is told it does not exist).
+//! for one is told it does not exist). Declarations come from the authority's declaration
+//! system (`sluis declaration import`), are checked field by field, and are found for a scan by
+//! its container numbers and conveyance id.
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +91,124 @@ impl Annotation {
     }
 }
 
+/// One line of goods in a declaration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goods {
+    /// What the goods are said to be.
+    pub description: String,
+    /// Harmonized System (or Combined Nomenclature) code: 4 to 10 digits.
+    #[serde(default)]
+    pub hs_code: Option<String>,
+    /// Number of packages.
+    #[serde(default)]
+    pub packages: Option<u32>,
+    /// Gross mass, kilograms.
+    #[serde(default)]
+    pub gross_kg: Option<f64>,
+}
+
+/// A customs declaration (or manifest line) for containers or a conveyance.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    /// The declaration's reference (MRN or the declaration system's number).
+    pub reference: String,
+    /// Import, export, transit, …
+    #[serde(default)]
+    pub procedure: Option<String>,
+    /// When it was lodged (ISO 8601).
+    #[serde(default)]
+    pub declared_at: Option<String>,
+    /// Container numbers.
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// Truck plate, wagon number.
+    #[serde(default)]
+    pub conveyance: Option<String>,
+    /// Who sends.
+    #[serde(default)]
+    pub consignor: Option<String>,
+    /// Who receives.
+    #[serde(default)]
+    pub consignee: Option<String>,
+    /// What is declared.
+    pub goods: Vec<Goods>,
+}
+
+fn short_text(what: &str, s: &str, max: usize) -> Result<(), String> {
+    if s.trim().is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} must be 1 to {max} characters, without control characters"
+        ));
+    }
+    Ok(())
+}
+
+impl Declaration {
+    /// Checks every field; the first problem found.
+    pub fn check(&self) -> Result<(), String> {
+        short_text("reference", &self.reference, 64)?;
+        for (what, v) in [
+            ("procedure", &self.procedure),
+            ("declared_at", &self.declared_at),
+            ("conveyance", &self.conveyance),
+            ("consignor", &self.consignor),
+            ("consignee", &self.consignee),
+        ] {
+            if let Some(v) = v {
+                short_text(what, v, 256)?;
+            }
+        }
+        if self.containers.is_empty() && self.conveyance.is_none() {
+            return Err("a declaration names containers or a conveyance".into());
+        }
+        if self.containers.len() > 64 {
+            return Err("at most 64 containers".into());
+        }
+        for c in &self.containers {
+            short_text("a container number", c, 32)?;
+        }
+        if self.goods.is_empty() || self.goods.len() > 999 {
+            return Err("a declaration has 1 to 999 lines of goods".into());
+        }
+        for (i, g) in self.goods.iter().enumerate() {
+            short_text(
+                &format!("goods {}: description", i + 1),
+                &g.description,
+                512,
+            )?;
+            if let Some(hs) = &g.hs_code
+                && !((4..=10).contains(&hs.len()) && hs.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!("goods {}: an HS code is 4 to 10 digits", i + 1));
+            }
+            if let Some(kg) = g.gross_kg
+                && !(kg.is_finite() && (0.0..=1e7).contains(&kg))
+            {
+                return Err(format!("goods {}: gross_kg must be 0 to 10 000 000", i + 1));
+            }
+        }
+        Ok(())
+    }
+
+    /// The identifiers it is found by: container numbers and conveyance, upper case, no spaces.
+    pub fn identifiers(&self) -> Vec<String> {
+        self.containers
+            .iter()
+            .chain(self.conveyance.iter())
+            .map(|s| normal_id(s))
+            .collect()
+    }
+}
+
+fn normal_id(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 /// Why the desk could not answer.
 #[derive(Debug, thiserror::Error)]
 #[error("desk database {path}: {source}")]
@@ -141,7 +261,17 @@ impl Desk {
                      x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,
                      label TEXT NOT NULL
                  ) STRICT;
-                 CREATE INDEX IF NOT EXISTS annotation_scan ON annotation (scan, owner);",
+                 CREATE INDEX IF NOT EXISTS annotation_scan ON annotation (scan, owner);
+                 CREATE TABLE IF NOT EXISTS declaration (
+                     reference TEXT PRIMARY KEY,
+                     body TEXT NOT NULL,
+                     imported INTEGER NOT NULL
+                 ) STRICT;
+                 CREATE TABLE IF NOT EXISTS declaration_id (
+                     reference TEXT NOT NULL REFERENCES declaration (reference) ON DELETE CASCADE,
+                     value TEXT NOT NULL
+                 ) STRICT;
+                 CREATE INDEX IF NOT EXISTS declaration_value ON declaration_id (value);",
             )
             .map_err(|e| desk.err(e))?;
         Ok(desk)
@@ -256,6 +386,70 @@ impl Desk {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Keeps declarations (checked beforehand), replacing any with the same reference, in one
+    /// transaction: all or none.
+    pub fn import_declarations(
+        &mut self,
+        list: &[Declaration],
+        at: Seconds,
+    ) -> Result<(), DeskError> {
+        let path = self.path.clone();
+        let err = move |source| DeskError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&err)?;
+        for d in list {
+            let body = serde_json::to_string(d).unwrap_or_default();
+            tx.execute(
+                "DELETE FROM declaration_id WHERE reference = ?1",
+                params![d.reference],
+            )
+            .map_err(&err)?;
+            tx.execute(
+                "INSERT INTO declaration (reference, body, imported) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (reference) DO UPDATE SET body = ?2, imported = ?3",
+                params![d.reference, body, at],
+            )
+            .map_err(&err)?;
+            for v in d.identifiers() {
+                tx.execute(
+                    "INSERT INTO declaration_id (reference, value) VALUES (?1, ?2)",
+                    params![d.reference, v],
+                )
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// The declarations naming any of these identifiers, newest import first (at most 20).
+    pub fn declarations_for(&self, identifiers: &[String]) -> Result<Vec<Declaration>, DeskError> {
+        let mut out: Vec<Declaration> = Vec::new();
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT d.body FROM declaration d JOIN declaration_id i ON i.reference = d.reference
+                 WHERE i.value = ?1 ORDER BY d.imported DESC LIMIT 20",
+            )
+            .map_err(|e| self.err(e))?;
+        for ident in identifiers {
+            let bodies: Vec<String> = st
+                .query_map(params![normal_id(ident)], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| self.err(e))?;
+            for b in bodies {
+                if let Ok(d) = serde_json::from_str::<Declaration>(&b)
+                    && !out.iter().any(|o| o.reference == d.reference)
+                    && out.len() < 20
+                {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes one of `owner`'s annotations; false if they have none by that number.

@@ -33,7 +33,7 @@ pub struct AppState {
     pub vault: Option<Arc<sluis_vault::Vault>>,
     /// Held while a decision is checked and made, so that no other decision slips in between.
     pub decisions: Mutex<()>,
-    /// Decision comments and annotations.
+    /// Decision comments, annotations, declarations.
     pub desk: Mutex<crate::desk::Desk>,
     /// Mark the cookie `Secure` (served over HTTPS).
     pub secure: bool,
@@ -399,6 +399,8 @@ pub fn openapi_document() -> serde_json::Value {
                     "additionalProperties": false, "properties": { "decision": { "type": "string", "enum": ["clear", "inspect", "seize", "refer"] },
                     "comment": { "type": "string", "maxLength": 4000 } } } } } },
                 "responses": { "200": { "description": "the decision as kept" }, "400": err, "401": err, "403": err, "404": err } } },
+            "/api/scans/{id}/declarations": { "get": { "summary": "The customs declarations for the scan's containers and conveyance (imported with sluis declaration import)", "security": [{ "session": [] }],
+                "parameters": [id.clone()], "responses": { "200": { "description": "declarations" }, "401": err, "403": err, "404": err } } },
             "/api/scans/{id}/comments": { "get": { "summary": "The comments given with the scan's decisions, oldest first", "security": [{ "session": [] }],
                 "parameters": [id.clone()], "responses": { "200": { "description": "comments" }, "401": err, "403": err, "404": err } } },
             "/api/scans/{id}/annotations": {
@@ -543,6 +545,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/scans/{id}/comments",
             get(crate::annotations::comments),
+        )
+        .route(
+            "/api/scans/{id}/declarations",
+            get(crate::annotations::declarations),
         )
         .route("/api/scans/{id}/reports", get(crate::scans::reports))
         .route("/api/scans/{id}/related", get(crate::scans::related))

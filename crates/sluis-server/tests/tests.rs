@@ -38,6 +38,7 @@ fn server() -> Server {
 /// A server over a fresh vault holding one synthetic scan (its id is returned) when `vault`.
 fn server_with(vault: bool) -> (Server, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
+    let mut declared = None;
     let (vault, scan_id) = if vault {
         let v = sluis_vault::Vault::init(&dir.path().join("vault"), None).unwrap();
         let g = sluis_synth::generate(&sluis_synth::Spec {
@@ -47,6 +48,7 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
             pixel_mm: 20.0,
         });
         let mut scan = g.scan;
+        declared = scan.conveyance.id.as_ref().map(|i| i.value.clone());
         // The ground-truth report is an object of its own, as a scanner delivers it.
         let report = scan.reports.remove(0);
         let bytes =
@@ -72,13 +74,25 @@ fn server_with(vault: bool) -> (Server, Option<String>) {
     ] {
         accounts.add(name, role, PW.as_bytes(), 0).unwrap();
     }
+    let mut desk = sluis_server::desk::Desk::open(dir.path()).unwrap();
+    if let Some(plate) = declared {
+        // A declaration for the scan's conveyance, written with other spacing and case.
+        let d: sluis_server::desk::Declaration = serde_json::from_value(json!({
+            "reference": "26NLTEST0000000001",
+            "conveyance": format!(" {} ", plate.to_lowercase()),
+            "goods": [{ "description": "tyres", "hs_code": "4011" }]
+        }))
+        .unwrap();
+        d.check().unwrap();
+        desk.import_declarations(&[d], 0).unwrap();
+    }
     let now = Arc::new(AtomicI64::new(1_800_000_000));
     let clock = now.clone();
     let state = Arc::new(AppState {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
         vault,
-        desk: Mutex::new(sluis_server::desk::Desk::open(dir.path()).unwrap()),
+        desk: Mutex::new(desk),
         decisions: Mutex::new(()),
         secure: true,
         clock: Box::new(move || clock.load(Ordering::SeqCst)),
@@ -199,6 +213,11 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     (
         "GET",
         "/api/scans/s-000000000000000000000000deadbeef/comments",
+        &["ana", "sam"],
+    ),
+    (
+        "GET",
+        "/api/scans/s-000000000000000000000000deadbeef/declarations",
         &["ana", "sam"],
     ),
     (
@@ -1049,6 +1068,13 @@ async fn tiles_reports_related_scans_and_scanners() {
             "{t}"
         );
     }
+    let r = s.get(&format!("/api/scans/{id}/declarations"), &ana).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body["declarations"][0]["goods"][0]["hs_code"], "4011",
+        "{}",
+        r.body
+    );
     let r = s.get(&format!("/api/scans/{id}/related"), &ana).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["related"].as_array().unwrap().len(), 0, "{}", r.body);
