@@ -4,7 +4,8 @@
 // scan; a supervisor reviews, decides and exports it; an auditor sees the log verified and finds
 // the records.
 // Usage: node workstation.mjs BASE_URL NAME PASSWORD ARTIFACT_DIR
-//                             [AUDITOR AUDITOR_PASSWORD [SUPERVISOR SUPERVISOR_PASSWORD]]
+//                             [AUDITOR AUDITOR_PASSWORD SUPERVISOR SUPERVISOR_PASSWORD
+//                              ADMINISTRATOR ADMINISTRATOR_PASSWORD]
 // With only the analyst (the benchmark), it opens and times, and changes nothing. Prints one JSON line with
 // the timings; exits non-zero on any failure.
 import { chromium } from "playwright-core";
@@ -23,7 +24,7 @@ const fail = async (page, what) => {
 };
 const context = await browser.newContext({ viewport: { width: 1600, height: 900 }, acceptDownloads: true });
 const page = await context.newPage();
-const [auditor, auditorPassword, supervisor, supervisorPassword] = process.argv.slice(6);
+const [auditor, auditorPassword, supervisor, supervisorPassword, admin, adminPassword] = process.argv.slice(6);
 const full = Boolean(auditor);
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
@@ -248,6 +249,26 @@ if (full) {
   await page.waitForFunction((n) => [...document.querySelectorAll("#audit-records tbody tr")].some((r) => r.textContent.includes(`${n} (p-`) && r.textContent.includes("decision=refer")), name, { timeout: 10000 })
     .catch(() => fail(page, "the analyst's referral is not found in the audit records"));
   await page.screenshot({ path: `${artifacts}/10-auditor.png` });
+
+  // The administrator adds an account and gives it another role; each change is logged.
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.fill("#name", admin);
+  await page.fill("#password", adminPassword);
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#admin-page:not([hidden])");
+  await page.fill("#new-name", "new.analyst");
+  await page.selectOption("#new-role", "analyst");
+  await page.fill("#new-password", "a fresh long passphrase");
+  await page.click("#user-add button[type=submit]");
+  await page.waitForFunction(() => /new.analyst: account added role=analyst \(logged as audit record \d+\)/.test(document.getElementById("users-status").textContent), null, { timeout: 15000 })
+    .catch(async () => fail(page, `the account was not added: ${await page.textContent("#users-status")}`));
+  await page.selectOption('select[aria-label="role of new.analyst"]', "supervisor");
+  await page.waitForFunction(() => /new.analyst: role=supervisor \(logged/.test(document.getElementById("users-status").textContent), null, { timeout: 15000 })
+    .catch(async () => fail(page, `the role was not changed: ${await page.textContent("#users-status")}`));
+  const scanners = await page.textContent("#scanners");
+  if (!/SYNTH-LANE-1/.test(scanners)) await fail(page, `no scanner listed: ${scanners}`);
+  await page.screenshot({ path: `${artifacts}/11-administrator.png` });
 } else {
   // The benchmark: opening and redrawing only, so it can run again on the same vault.
   results.audit = await page.textContent("#audit");

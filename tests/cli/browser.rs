@@ -86,6 +86,14 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
 ",
     );
     assert!(sup.status.success(), "{}", stderr(&sup));
+    let adm = crate::user::user_add(
+        &vault,
+        "adm",
+        "administrator",
+        b"the administrator's passphrase
+",
+    );
+    assert!(adm.status.success(), "{}", stderr(&adm));
     let port = crate::link::free_tcp_port();
     let mut server = crate::user::serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}/");
@@ -102,6 +110,8 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
             "the auditor's passphrase",
             "sam",
             "the supervisor's passphrase",
+            "adm",
+            "the administrator's passphrase",
         ])
         .output()
         .expect("node");
@@ -187,6 +197,13 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
         1,
         "{}",
         stderr(&o)
+    );
+    // The administrator's changes: the new account exists with its new role.
+    let o = sluis(&["user", "list", "--vault", s(&vault), "--json"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(r#""name":"new.analyst","role":"supervisor""#),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
     let log = vault.join("log");
     let key = vault.join("log.pub");

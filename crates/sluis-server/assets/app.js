@@ -89,15 +89,31 @@ async function searchAudit(ev, before) {
 async function loadUsers() {
   const r = await api("GET", "/api/users");
   const body = await json(r);
+  const roles = ["analyst", "supervisor", "auditor", "administrator"];
+  const act = async (method, path, payload) => {
+    const r = await api(method, path, payload);
+    const b = await json(r);
+    $("users-status").textContent = r.ok ? `${b.name}: ${b.change}${b.audit_record != null ? ` (logged as audit record ${b.audit_record})` : ""}` : `refused: ${b.error || r.status}`;
+    loadUsers();
+  };
   $("users").querySelector("tbody").replaceChildren(...(body.users || []).map((u) => {
-    let action = "";
-    if (!u.disabled) {
-      action = el("button", "Disable");
-      action.addEventListener("click", async () => { await api("POST", `/api/users/${encodeURIComponent(u.name)}/disable`); loadUsers(); });
-    }
-    return row([u.name, u.role, u.disabled ? "disabled" : u.locked_until ? `locked until ${when(u.locked_until)}` : "active", u.last_login ? when(u.last_login) : "never", action]);
+    const role = el("select");
+    role.setAttribute("aria-label", `role of ${u.name}`);
+    role.append(...roles.map((x) => { const o = el("option", x); o.selected = x === u.role; return o; }));
+    role.addEventListener("change", () => act("POST", `/api/users/${encodeURIComponent(u.name)}/role`, { role: role.value }));
+    const toggle = el("button", u.disabled || u.locked_until ? "Enable" : "Disable");
+    toggle.addEventListener("click", () => act("POST", `/api/users/${encodeURIComponent(u.name)}/${u.disabled || u.locked_until ? "enable" : "disable"}`));
+    return row([u.name, role, u.disabled ? "disabled" : u.locked_until ? `locked until ${when(u.locked_until)}` : "active", u.last_login ? when(u.last_login) : "never", toggle]);
   }));
 }
+
+$("user-add").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const r = await api("POST", "/api/users", { name: $("new-name").value.trim(), role: $("new-role").value, password: $("new-password").value });
+  const b = await json(r);
+  $("users-status").textContent = r.ok ? `${b.name}: ${b.change} (logged as audit record ${b.audit_record})` : `refused: ${b.error || r.status}`;
+  if (r.ok) { $("new-name").value = ""; $("new-password").value = ""; loadUsers(); }
+});
 
 async function loadScanners() {
   const r = await api("GET", "/api/scanners");

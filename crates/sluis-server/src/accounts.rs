@@ -251,6 +251,37 @@ impl Accounts {
         Ok(())
     }
 
+    /// Gives an account another role.
+    pub fn set_role(&self, name: &str, role: Role) -> Result<(), AccountError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE account SET role = ?2 WHERE name = ?1",
+                params![name, role.name()],
+            )
+            .map_err(|e| self.store_err(e))?;
+        if n == 0 {
+            return Err(AccountError::Unknown(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Enables an account again, and lifts any lock-out.
+    pub fn enable(&self, name: &str) -> Result<(), AccountError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE account SET disabled = 0, failures = 0, first_failure = NULL,
+                 locked_until = NULL WHERE name = ?1",
+                params![name],
+            )
+            .map_err(|e| self.store_err(e))?;
+        if n == 0 {
+            return Err(AccountError::Unknown(name.to_string()));
+        }
+        Ok(())
+    }
+
     /// Every account, by name.
     pub fn list(&self) -> Result<Vec<Account>, AccountError> {
         let mut stmt = self

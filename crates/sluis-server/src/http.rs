@@ -9,7 +9,7 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Method, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
@@ -288,39 +288,6 @@ async fn me(who: Authenticated<need::Anyone>) -> Json<serde_json::Value> {
     Json(json!({ "name": s.name, "role": s.role, "csrf": s.csrf }))
 }
 
-async fn users(
-    State(state): State<Arc<AppState>>,
-    _who: Authenticated<need::Administrator>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let accounts = state
-        .accounts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let list = accounts
-        .list()
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({ "users": list })))
-}
-
-async fn disable_user(
-    State(state): State<Arc<AppState>>,
-    _who: Authenticated<need::Administrator>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    {
-        let accounts = state
-            .accounts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        accounts.disable(&name).map_err(|e| match e {
-            crate::AccountError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        })?;
-    }
-    state.sessions.end_all(&name);
-    Ok(StatusCode::NO_CONTENT)
-}
-
 async fn scanners(
     State(state): State<Arc<AppState>>,
     _who: Authenticated<need::Administrator>,
@@ -341,6 +308,8 @@ pub fn openapi_document() -> serde_json::Value {
     let id =
         json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } });
     let n = json!({ "name": "n", "in": "path", "required": true, "schema": { "type": "integer" } });
+    let name =
+        json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "sluis workstation API", "version": env!("CARGO_PKG_VERSION"), "license": { "name": "EUPL-1.2", "identifier": "EUPL-1.2" } },
@@ -447,12 +416,25 @@ pub fn openapi_document() -> serde_json::Value {
             "/api/audit": { "get": { "summary": "The log's latest checkpoint and a verification of the whole log (auditors)",
                 "security": [{ "session": [] }],
                 "responses": { "200": { "description": "checkpoint, witness cosignatures, verification" }, "401": err, "403": err } } },
-            "/api/users": { "get": { "summary": "Accounts (administrators)", "security": [{ "session": [] }],
-                "responses": { "200": { "description": "the accounts" }, "401": err, "403": err } } },
-            "/api/users/{name}/disable": { "post": { "summary": "Disable an account and end its sessions (administrators)",
-                "security": [{ "session": [], "csrf": [] }],
-                "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "204": { "description": "disabled" }, "401": err, "403": err, "404": err } } }
+            "/api/users": {
+                "get": { "summary": "Accounts (administrators)", "security": [{ "session": [] }],
+                    "responses": { "200": { "description": "the accounts" }, "401": err, "403": err } },
+                "post": { "summary": "Add an account (administrators); logged as a configuration record", "security": [{ "session": [], "csrf": [] }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["name", "role", "password"],
+                        "additionalProperties": false, "properties": { "name": { "type": "string" },
+                        "role": { "type": "string", "enum": ["analyst", "supervisor", "auditor", "administrator"] }, "password": { "type": "string", "minLength": 12 } } } } } },
+                    "responses": { "201": { "description": "added" }, "400": err, "401": err, "403": err, "409": err } } },
+            "/api/users/{name}/disable": { "post": { "summary": "Disable an account and end its sessions (administrators); logged",
+                "security": [{ "session": [], "csrf": [] }], "parameters": [name.clone()],
+                "responses": { "200": { "description": "disabled" }, "401": err, "403": err, "404": err } } },
+            "/api/users/{name}/enable": { "post": { "summary": "Enable an account and lift a lock-out (administrators); logged",
+                "security": [{ "session": [], "csrf": [] }], "parameters": [name.clone()],
+                "responses": { "200": { "description": "enabled" }, "401": err, "403": err, "404": err } } },
+            "/api/users/{name}/role": { "post": { "summary": "Change an account's role and end its sessions (administrators); logged",
+                "security": [{ "session": [], "csrf": [] }], "parameters": [name.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["role"], "additionalProperties": false,
+                    "properties": { "role": { "type": "string", "enum": ["analyst", "supervisor", "auditor", "administrator"] } } } } } },
+                "responses": { "200": { "description": "changed" }, "400": err, "401": err, "403": err, "404": err } } }
         }
     })
 }
@@ -531,8 +513,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
-        .route("/api/users", get(users))
-        .route("/api/users/{name}/disable", post(disable_user))
+        .route(
+            "/api/users",
+            get(crate::users::list).post(crate::users::add),
+        )
+        .route("/api/users/{name}/disable", post(crate::users::disable))
+        .route("/api/users/{name}/enable", post(crate::users::enable))
+        .route("/api/users/{name}/role", post(crate::users::role))
         .route("/api/scanners", get(scanners))
         .route("/api/openapi.json", get(openapi))
         .route("/api/scans", get(crate::scans::list))

@@ -240,6 +240,9 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/api/audit/records", &["aud"]),
     ("GET", "/api/scanners", &["adm"]),
     ("POST", "/api/users/nobody-here/disable", &["adm"]),
+    ("POST", "/api/users/nobody-here/enable", &["adm"]),
+    ("POST", "/api/users/nobody-here/role", &["adm"]),
+    ("POST", "/api/users", &["adm"]),
     ("POST", "/api/logout", &["ana", "sam", "aud", "adm"]),
 ];
 
@@ -314,7 +317,7 @@ async fn state_changes_need_the_sessions_csrf_token() {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // Disabling ends the account's sessions and its logins.
     let r = s
         .call(
@@ -1088,4 +1091,106 @@ async fn tiles_reports_related_scans_and_scanners() {
         (list[0]["scans"].as_u64(), list[0]["waiting"].as_u64()),
         (Some(1), Some(1))
     );
+}
+
+#[tokio::test]
+async fn administrators_manage_accounts_and_every_change_is_logged() {
+    let (s, _) = server_with(true);
+    let (adm, csrf) = s.login("adm").await;
+    let post = |path: &'static str, body: Value| {
+        let (adm, csrf) = (adm.clone(), csrf.clone());
+        let s = &s;
+        async move {
+            s.call("POST", path, Some(&adm), Some(&csrf), Some(body))
+                .await
+        }
+    };
+    let r = post(
+        "/api/users",
+        json!({ "name": "cas", "role": "analyst", "password": PW }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let added = r.body["audit_record"].as_u64().unwrap();
+    let r = post(
+        "/api/users",
+        json!({ "name": "cas", "role": "analyst", "password": PW }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = post(
+        "/api/users",
+        json!({ "name": "dee", "role": "analyst", "password": "short" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = post(
+        "/api/users",
+        json!({ "name": "dee", "role": "king", "password": PW }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A new role applies from the next login: the old session ends.
+    let (cas, _) = s.login("cas").await;
+    assert_eq!(s.get("/api/scans", &cas).await.status, StatusCode::OK);
+    let r = post("/api/users/cas/role", json!({ "role": "auditor" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        s.get("/api/scans", &cas).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (cas, _) = s.login("cas").await;
+    assert_eq!(
+        s.get("/api/scans", &cas).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(s.get("/api/audit", &cas).await.status, StatusCode::OK);
+    // No administrator demotes themselves.
+    let r = post("/api/users/adm/role", json!({ "role": "analyst" })).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Disable and enable again.
+    let r = s
+        .call(
+            "POST",
+            "/api/users/cas/disable",
+            Some(&adm),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .call(
+            "POST",
+            "/api/users/cas/enable",
+            Some(&adm),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    s.login("cas").await;
+    // The auditor finds each change, by the pseudonym of the account, not its name.
+    let (aud, _) = s.login("aud").await;
+    let r = s.get("/api/audit/records?action=configure", &aud).await;
+    let recs = r.body["records"].as_array().unwrap();
+    let details: Vec<&str> = recs.iter().map(|x| x["detail"].as_str().unwrap()).collect();
+    assert_eq!(
+        details,
+        vec![
+            "account enabled",
+            "account disabled",
+            "role=auditor",
+            "account added role=analyst"
+        ],
+        "{}",
+        r.body
+    );
+    assert!(
+        recs.iter()
+            .all(|x| x["object"].as_str().unwrap().starts_with("account:p-"))
+    );
+    assert!(recs.iter().all(|x| x["account"] == "adm"), "{}", r.body);
+    assert_eq!(recs[3]["index"].as_u64(), Some(added));
+    assert!(!r.body["records"].to_string().contains("cas"));
 }

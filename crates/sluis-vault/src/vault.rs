@@ -679,6 +679,27 @@ impl Vault {
         Ok(appended.index)
     }
 
+    /// Logs a change to a workstation account (a configuration record): whose account (its
+    /// pseudonym, never its name), what changed, by whom. Returns the record's index.
+    pub fn log_account(
+        &self,
+        subject: &str,
+        change: &str,
+        actor: &ActorId,
+    ) -> Result<u64, VaultError> {
+        let object = format!("account:{}", self.actor(subject));
+        let detail: String = change.chars().take(256).collect();
+        let appended = self.log_event(
+            Action::Configure,
+            actor,
+            Some(&object),
+            Outcome::Success,
+            None,
+            Some(detail),
+        )?;
+        Ok(appended.index)
+    }
+
     /// Stores a sanitised scan as canonical DICOS.
     pub fn store(&self, scan: &SanitisedScan, actor: &ActorId) -> Result<Stored, VaultError> {
         // Encoded here, from the sanitised model, so that nothing but canonical DICOS can be
