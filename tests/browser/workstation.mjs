@@ -44,6 +44,15 @@ await page.fill("#password", password);
 await page.click("#login button[type=submit]");
 await page.waitForSelector("#worklist li", { timeout: 15000 }).catch(() => fail(page, "no worklist"));
 await page.screenshot({ path: `${artifacts}/1-worklist.png` });
+// The date filter: nothing was stored in 2099; cleared, the worklist is back.
+const listed = await page.locator("#worklist li").count();
+await page.fill("#from", "2099-01-01");
+await page.waitForFunction(() => document.querySelectorAll("#worklist li").length === 0, null, { timeout: 10000 })
+  .catch(() => fail(page, "the date filter kept scans stored before 2099"));
+await page.fill("#from", "");
+await page.waitForFunction((n) => document.querySelectorAll("#worklist li").length === n, listed, { timeout: 10000 })
+  .catch(() => fail(page, "the worklist did not come back"));
+await page.evaluate(() => document.activeElement.blur());
 
 // Open the first scan with the keyboard, as an analyst would.
 await page.keyboard.press("Enter");

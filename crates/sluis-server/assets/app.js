@@ -128,6 +128,9 @@ async function loadWorklist() {
   const q = new URLSearchParams({ decision: $("filter").value });
   if ($("search").value.trim()) q.set("identifier", $("search").value.trim());
   if ($("scanner").value.trim()) q.set("scanner", $("scanner").value.trim());
+  // Stored on or after the first day, before the day after the last (UTC days).
+  if ($("from").value) q.set("from", $("from").value);
+  if ($("until").value) { const d = new Date(`${$("until").value}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + 1); q.set("until", d.toISOString().slice(0, 10)); }
   const r = await api("GET", `/api/scans?${q}`);
   if (!r.ok) { $("worklist").textContent = `worklist: ${r.status}`; return; }
   const body = await r.json();
@@ -620,7 +623,7 @@ $("export-go").addEventListener("click", async () => {
   $("export-status").textContent = `exported (${blob.size} bytes${recipient ? ", age-encrypted" : ""}); export logged as audit record ${r.headers.get("x-audit-record")}`;
 });
 
-for (const id of ["filter", "search", "scanner"]) $(id).addEventListener("change", loadWorklist);
+for (const id of ["filter", "search", "scanner", "from", "until"]) $(id).addEventListener("change", loadWorklist);
 $("audit-search").addEventListener("submit", searchAudit);
 $("login").addEventListener("submit", login);
 $("logout").addEventListener("click", async () => { await api("POST", "/api/logout"); location.reload(); });
