@@ -294,4 +294,31 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
         ]),
         5,
     );
+    // The workstation's auditor page names the witness and says it cosigned the latest
+    // checkpoint (the export asked it after its record was appended).
+    let add = crate::user::user_add(&v, "aud", "auditor", b"the auditor's passphrase\n");
+    assert_exit(&add, 0);
+    let port = crate::link::free_tcp_port();
+    let mut server = crate::user::serve(&v, port, true);
+    let base = format!("http://127.0.0.1:{port}");
+    let jar = dir.path().join("jar");
+    let (code, body) = crate::user::curl(&[
+        "-c",
+        s(&jar),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"aud","password":"the auditor's passphrase"}"#,
+        &format!("{base}/api/login"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = crate::user::curl(&["-b", s(&jar), &format!("{base}/api/audit")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 200, "{body}");
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(a["verification"]["verified"], true, "{body}");
+    assert_eq!(a["witness_cosignatures"], 1, "{body}");
+    assert_eq!(a["witnesses"][0]["name"], "witness.auditor.test", "{body}");
+    assert_eq!(a["witnesses"][0]["cosigned_latest"], true, "{body}");
 }
