@@ -182,8 +182,8 @@ void main() { gl_Position = vec4(pos, 0.0, 1.0); }`;
 const FRAG = `#version 300 es
 precision highp float; precision highp int; precision highp usampler2D;
 uniform usampler2D grey; uniform usampler2D zeff;
-uniform float center; uniform float width; uniform bool invert; uniform bool material;
-uniform vec2 zrescale; uniform float full; uniform bool edges;
+uniform float center; uniform float width; uniform bool invert;
+uniform vec2 zrescale; uniform float full;
 uniform vec2 origin;    // the tile's top-left, image pixels
 uniform vec2 offset;    // the image pixel at the canvas's top-left
 uniform float pxScale;  // canvas pixels per image pixel
@@ -195,7 +195,8 @@ void main() {
   ivec2 p = ivec2(floor(offset + c / pxScale - origin));
   if (p.x < 0 || p.y < 0 || p.x >= size.x || p.y >= size.y) discard;
   float v = float(texelFetch(grey, p, 0).r);
-  if (edges) {
+#ifdef EDGES
+  {
     // Unsharp mask over the four neighbours: edges of thin objects stand out.
     float n = float(texelFetch(grey, clamp(p + ivec2(1, 0), ivec2(0), size - 1), 0).r)
             + float(texelFetch(grey, clamp(p - ivec2(1, 0), ivec2(0), size - 1), 0).r)
@@ -203,10 +204,12 @@ void main() {
             + float(texelFetch(grey, clamp(p - ivec2(0, 1), ivec2(0), size - 1), 0).r);
     v = clamp(v + 2.0 * (v - n * 0.25), 0.0, full);
   }
+#endif
   float g = clamp((v - (center - width * 0.5)) / max(width, 1.0), 0.0, 1.0);
   if (invert) g = 1.0 - g;
   vec3 col = vec3(g);
-  if (material) {
+#ifdef MATERIAL
+  {
     // As sluis-scan's renderer: no colour where too little is absorbed to tell (air) or too
     // much to see through; otherwise the class hue (orange organic, green inorganic, blue
     // metal), shaded by transmission and whitened near air.
@@ -220,6 +223,7 @@ void main() {
       col = hue * (0.15 + 0.85 * g) * (1.0 - white) + vec3(white);
     }
   }
+#endif
   color = vec4(col, 1.0);
 }`;
 
@@ -233,20 +237,27 @@ class Viewer {
     const gl = this.gl;
     const sh = (type, src) => { const s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s);
       if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s)); return s; };
-    const p = gl.createProgram();
-    gl.attachShader(p, sh(gl.VERTEX_SHADER, VERT));
-    gl.attachShader(p, sh(gl.FRAGMENT_SHADER, FRAG));
-    gl.linkProgram(p);
-    if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
-    gl.useProgram(p);
-    this.program = p;
-    this.u = {};
-    for (const n of ["grey", "zeff", "center", "width", "invert", "material", "zrescale", "full", "edges", "origin", "offset", "pxScale", "canvasH"]) this.u[n] = gl.getUniformLocation(p, n);
+    // One program per combination of edge enhancement and material colour, made once: a
+    // software rasteriser (no GPU) shades both sides of a branch, so each frame runs only the
+    // code it needs.
+    const vert = sh(gl.VERTEX_SHADER, VERT);
+    this.programs = {};
+    for (const key of ["", "E", "M", "EM"]) {
+      const defs = (key.includes("E") ? "#define EDGES\n" : "") + (key.includes("M") ? "#define MATERIAL\n" : "");
+      const p = gl.createProgram();
+      gl.attachShader(p, vert);
+      gl.attachShader(p, sh(gl.FRAGMENT_SHADER, FRAG.replace("\n", `\n${defs}`)));
+      gl.bindAttribLocation(p, 0, "pos");
+      gl.linkProgram(p);
+      if (!gl.getProgramParameter(p, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(p));
+      const u = {};
+      for (const n of ["grey", "zeff", "center", "width", "invert", "zrescale", "full", "origin", "offset", "pxScale", "canvasH"]) u[n] = gl.getUniformLocation(p, n);
+      this.programs[key] = { p, u };
+    }
     gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-    const loc = gl.getAttribLocation(p, "pos");
-    gl.enableVertexAttribArray(loc);
-    gl.vertexAttribPointer(loc, 2, gl.FLOAT, false, 0, 0);
+    gl.enableVertexAttribArray(0);
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
     // The texture limit; a test may lower it to exercise tiling on any GPU.
     this.maxTexture = Math.min(gl.getParameter(gl.MAX_TEXTURE_SIZE), Number(params.get("maxTexture")) || Infinity);
   }
@@ -304,14 +315,13 @@ class Viewer {
     gl.disable(gl.SCISSOR_TEST);
     gl.clearColor(0, 0, 0, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    const u = this.u;
+    const { p, u } = this.programs[($("edges").checked ? "E" : "") + ($("material").checked && img.zeff ? "M" : "")];
+    gl.useProgram(p);
     gl.uniform1i(u.grey, 0); gl.uniform1i(u.zeff, 1);
     gl.uniform1f(u.center, state.wl.center); gl.uniform1f(u.width, state.wl.width);
     gl.uniform1i(u.invert, $("invert").checked ? 1 : 0);
-    gl.uniform1i(u.material, $("material").checked && img.zeff ? 1 : 0);
     gl.uniform2f(u.zrescale, img.zSlope, img.zIntercept);
     gl.uniform1f(u.full, img.full);
-    gl.uniform1i(u.edges, $("edges").checked ? 1 : 0);
     gl.uniform2f(u.offset, state.view.ox, state.view.oy);
     gl.uniform1f(u.pxScale, k);
     gl.uniform1f(u.canvasH, H);
@@ -331,12 +341,15 @@ class Viewer {
     // Otherwise not: a synchronous read would stall every frame of a drag.
     if (sync || state.timing.measure) gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
     this.redrawMs = performance.now() - t0;
-    this.drawOverlay();
+    // The overlay depends on the view, not on the window: a window/level change leaves it be.
+    const key = `${state.view.scale} ${state.view.ox} ${state.view.oy} ${W} ${H} ${img.id}`;
+    if (key !== this.overlayKey) this.drawOverlay();
   }
 
   // Threat regions and annotations, drawn over the image in image coordinates.
   drawOverlay(pending) {
     const img = this.image; if (!img) return;
+    this.overlayKey = `${state.view.scale} ${state.view.ox} ${state.view.oy} ${this.canvas.width} ${this.canvas.height} ${img.id}`;
     const c = this.overlay.getContext("2d");
     c.clearRect(0, 0, this.overlay.width, this.overlay.height);
     const k = this.pxScale();
@@ -405,7 +418,9 @@ window.sluisPixels = () => { main.draw(); const px = main.pixels(); let h = 2166
 
 // One logged read brings every channel of a scan; the header describes them.
 async function fetchImage(id) {
-  const r = await api("GET", `/api/scans/${id}/image`);
+  // The channels the viewer shows: high energy (the grey image) and Z-effective (material);
+  // the server sends the first channel when a scan has neither.
+  const r = await api("GET", `/api/scans/${id}/image?kinds=HighEnergy,ZEffective`);
   if (!r.ok) throw new Error(`open: ${r.status} ${(await json(r)).error || ""}`);
   const meta = JSON.parse(r.headers.get("x-image"));
   const all = new Uint16Array(await r.arrayBuffer());
@@ -529,7 +544,8 @@ const presets = () => {
   return { full: { center: (img.lo + img.hi) / 2, width: span }, dense: { center: img.lo + span * 0.2, width: span * 0.4 }, light: { center: img.lo + span * 0.75, width: span * 0.5 } };
 };
 $("preset").addEventListener("change", () => { const p = presets(); if (p) { state.wl = { ...p[$("preset").value] }; drawAll(); } });
-for (const id of ["invert", "material", "edges", "overlays"]) $(id).addEventListener("change", drawAll);
+for (const id of ["invert", "material", "edges"]) $(id).addEventListener("change", drawAll);
+$("overlays").addEventListener("change", () => main.drawOverlay());
 window.addEventListener("resize", () => { for (const v of viewers()) v.resize(); drawAll(); });
 
 function clampOffset(o, n) { return Math.max(0, Math.min(o, n - n / state.view.scale)); }

@@ -367,22 +367,52 @@ pub async fn decide(
     })))
 }
 
-/// `GET /api/scans/{id}/image`: everything the viewer needs in one logged read: the first frame
-/// of every channel, as little-endian 16-bit samples one channel after another, described by
-/// the `X-Image` header (JSON: rows, columns, bits, channels with kind and rescale, the audit
-/// record). One decryption and one parse instead of one per channel.
+/// Which channels an image request wants.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    /// Channel kinds, comma-separated (`HighEnergy,ZEffective`); all when absent.
+    kinds: Option<String>,
+}
+
+/// `GET /api/scans/{id}/image[?kinds=K,K]`: everything the viewer needs in one logged read: the
+/// first frame of every channel (or of the kinds asked for; the first channel if none is of
+/// them), as little-endian 16-bit samples one channel after another, described by the `X-Image`
+/// header (JSON: rows, columns, bits, channels with their place in the body, their index in the
+/// scan, kind and rescale, the audit record). One decryption and one parse.
 pub async fn image(
     State(state): State<Arc<AppState>>,
     who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
+    Query(q): Query<ImageQuery>,
 ) -> Result<Response, ApiError> {
     let (scan, record) =
         read_scan(&state, id.clone(), &who.session.name, "workstation: view").await?;
     let image = &scan.image;
     let frame = usize::from(image.rows) * usize::from(image.columns);
-    let mut bytes = Vec::with_capacity(frame * 2 * image.channels.len());
+    let wanted: Vec<usize> = match q.kinds.as_deref() {
+        None => (0..image.channels.len()).collect(),
+        Some(list) => {
+            let kinds: Vec<&str> = list.split(',').map(str::trim).collect();
+            let hits: Vec<usize> = image
+                .channels
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| kinds.contains(&format!("{:?}", c.kind).as_str()))
+                .map(|(i, _)| i)
+                .collect();
+            if hits.is_empty() { vec![0] } else { hits }
+        }
+    };
+    let mut bytes = Vec::with_capacity(frame * 2 * wanted.len());
     let mut channels = Vec::new();
-    for (i, c) in image.channels.iter().enumerate() {
+    for (place, (i, c)) in image
+        .channels
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| wanted.contains(i))
+        .enumerate()
+    {
         let start = bytes.len();
         match &c.samples {
             Samples::U16(v) => v
@@ -397,7 +427,8 @@ pub async fn image(
         // A short channel is padded so that every channel is one whole frame.
         bytes.resize(start + frame * 2, 0);
         channels.push(json!({
-            "index": i,
+            "index": place,
+            "channel": i,
             "kind": format!("{:?}", c.kind),
             "rescale": c.rescale.as_ref().map(|r| json!({ "slope": r.slope, "intercept": r.intercept })),
         }));

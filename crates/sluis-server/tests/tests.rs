@@ -516,6 +516,29 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
     assert!(n >= 2, "{described}");
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(bytes.len() as u64, rows * cols * 2 * n);
+    // Only the kinds asked for, in the scan's order, each where the header says.
+    let (st, h, some) = s
+        .raw(
+            "GET",
+            &format!("/api/scans/{id}/image?kinds=ZEffective,HighEnergy"),
+            Some(&ana),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let d: Value = serde_json::from_str(h["x-image"].to_str().unwrap()).unwrap();
+    let kinds: Vec<&str> = d["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["HighEnergy", "ZEffective"], "{d}");
+    assert_eq!(some.len() as u64, rows * cols * 2 * 2);
+    let he = d["channels"][0]["channel"].as_u64().unwrap() as usize;
+    let frame = (rows * cols * 2) as usize;
+    assert_eq!(some[..frame], bytes[he * frame..(he + 1) * frame]);
     // A decision needs the CSRF token, then is kept.
     let body = json!({ "decision": "inspect" });
     let r = s
