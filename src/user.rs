@@ -64,6 +64,29 @@ fn account_failure(e: AccountError) -> Failure {
     }
 }
 
+/// Writes an account change to the vault's transparency log, as the workstation does, when no
+/// running service holds the vault; otherwise says that it was not logged and how to have it
+/// logged. The actor is the operating-system account that ran the command.
+fn log_change(vault: &Path, subject: &str, change: &str) {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    match sluis_vault::Vault::open(vault) {
+        Ok(v) => match v.log_account(
+            subject,
+            &format!("{change} (sluis user)"),
+            &v.actor(&format!("os:{who}")),
+        ) {
+            Ok(index) => println!("logged as audit record {index}"),
+            Err(e) => eprintln!("sluis: the change is made but not logged: {e}"),
+        },
+        Err(sluis_vault::VaultError::InUse(_)) => eprintln!(
+            "sluis: the change is made but not logged: a running service holds the vault; changes made on the workstation's administrator page are logged"
+        ),
+        Err(e) => eprintln!("sluis: the change is made but not logged: {e}"),
+    }
+}
+
 pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Add {
@@ -86,6 +109,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                 .add(&name, role, password, sluis_server::http::wall_clock())
                 .map_err(account_failure)?;
             println!("{name}: {role} account added");
+            log_change(&vault, &name, &format!("account added role={role}"));
             Ok(())
         }
         Command::List { vault, json } => {
@@ -106,6 +130,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
         Command::Disable { name, vault } => {
             open(&vault)?.disable(&name).map_err(account_failure)?;
             println!("{name}: disabled");
+            log_change(&vault, &name, "account disabled");
             Ok(())
         }
     }

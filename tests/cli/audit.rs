@@ -216,9 +216,12 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
         "\n[[witness]]\nurl = \"{url}\"\nkey = \"{wkey}\"\n"
     ));
     std::fs::write(&cfg, text).unwrap();
+    // The auditor's workstation account (its creation is logged too, before the cosigning).
+    let add = crate::user::user_add(&v, "aud", "auditor", b"the auditor's passphrase\n");
+    assert_exit(&add, 0);
     let c = sluis(&["audit", "cosign", s(&v)]);
     assert_exit(&c, 0);
-    assert!(stdout(&c).contains("cosigned size 3"), "{}", stdout(&c));
+    assert!(stdout(&c).contains("cosigned size 4"), "{}", stdout(&c));
     let list = sluis(&["vault", "list", s(&v), "--json"]);
     let id = stdout(&list)
         .lines()
@@ -296,8 +299,6 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
     );
     // The workstation's auditor page names the witness and says it cosigned the latest
     // checkpoint (the export asked it after its record was appended).
-    let add = crate::user::user_add(&v, "aud", "auditor", b"the auditor's passphrase\n");
-    assert_exit(&add, 0);
     let port = crate::link::free_tcp_port();
     let mut server = crate::user::serve(&v, port, true);
     let base = format!("http://127.0.0.1:{port}");

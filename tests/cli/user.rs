@@ -88,6 +88,12 @@ fn accounts_are_added_listed_and_disabled_and_the_password_is_never_stored() {
     );
     let o = sluis(&["user", "disable", "sam", "--vault", s(&vault)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // With no service holding the vault, the change is in its transparency log.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("logged as audit record"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert_eq!(
         sluis(&["user", "disable", "nobody", "--vault", s(&vault)])
             .status
@@ -170,6 +176,18 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
     let mut server = serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}");
     let jar = dir.path().join("jar");
+    // The server holds the vault: a command that needs it says so at once instead of waiting,
+    // and an account added meanwhile is added but, as it says, not logged.
+    let o = sluis(&["vault", "list", s(&vault)]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("in use by another process"),
+        "{}",
+        stderr(&o)
+    );
+    let o = user_add(&vault, "late", "analyst", b"a long enough passphrase\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not logged"), "{}", stderr(&o));
     let (code, _) = curl(&[&format!("{base}/api/me")]);
     assert_eq!(code, 401);
     let (code, body) = curl(&[

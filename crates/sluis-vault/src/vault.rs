@@ -87,6 +87,11 @@ pub enum VaultError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(String),
+    /// Another process holds the vault.
+    #[error(
+        "the vault {0} is in use by another process (a running `sluis core` or `sluis serve`); stop it, or work through it"
+    )]
+    InUse(String),
 }
 
 impl From<EnvelopeError> for VaultError {
@@ -336,9 +341,17 @@ fn lock_file(path: &Path) -> Result<std::fs::File, VaultError> {
         .write(true)
         .open(path)
         .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
-    f.lock()
-        .map_err(|e| VaultError::Io(format!("locking {}: {e}", path.display())))?;
-    Ok(f)
+    // Not waiting: a vault held by a running core or server is an error to report at once, not
+    // a command that hangs until that service stops.
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(VaultError::InUse(
+            path.parent().unwrap_or(path).display().to_string(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(VaultError::Io(format!("locking {}: {e}", path.display())))
+        }
+    }
 }
 
 impl Vault {
