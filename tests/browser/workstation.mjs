@@ -233,6 +233,9 @@ if (full) {
   await page.click("#decide button[data-decision=inspect]");
   await page.waitForFunction(() => /inspect: kept and logged/.test(document.getElementById("decision-status").textContent), null, { timeout: 10000 })
     .catch(() => fail(page, "the supervisor's decision was not confirmed"));
+  await page.waitForFunction(() => /supervisor\) inspect: agreed: open it/.test(document.getElementById("comments").textContent)
+    && /inspect/.test(document.getElementById("meta").textContent), null, { timeout: 10000 })
+    .catch(async () => fail(page, `the review is not shown: ${await page.textContent("#comments")}`));
   await page.fill("#export-purpose", "case 2026-0042");
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("#export-go")]);
   const saved = `${artifacts}/${download.suggestedFilename()}`;

@@ -623,7 +623,15 @@ $("decide").addEventListener("click", async (e) => {
   const r = await api("POST", `/api/scans/${img.id}/decision`, comment ? { decision: d, comment } : { decision: d });
   const body = await json(r);
   $("decision-status").textContent = r.ok ? `${body.decision}: kept and logged` : `refused: ${body.error || r.status}`;
-  if (r.ok) { $("comment").value = ""; loadWorklist(); }
+  if (r.ok) {
+    $("comment").value = "";
+    // The panel shows the decision as kept, and the comments with the new one.
+    img.row = { ...img.row, decision: body.decision };
+    showMeta(img);
+    const c = await api("GET", `/api/scans/${img.id}/comments`).then(json);
+    if (state.current === img) $("comments").replaceChildren(...(c.comments || []).map((x) => el("li", `${when(x.at)} ${x.author} (${x.role}) ${x.decision}: ${x.text}`)));
+    loadWorklist();
+  }
 });
 
 $("export-go").addEventListener("click", async () => {
