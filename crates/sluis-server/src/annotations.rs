@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::desk::{Annotation, Desk};
 use crate::http::{ApiError, AppState, Authenticated, need};
-use crate::scans::{valid_id, vault_error, with_vault};
+use crate::scans::live_row;
 
 async fn with_desk<T: Send + 'static>(
     state: &Arc<AppState>,
@@ -32,25 +32,13 @@ async fn with_desk<T: Send + 'static>(
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
 }
 
-/// A live scan by this id, or 404.
-async fn existing(state: &Arc<AppState>, id: &str) -> Result<(), ApiError> {
-    if !valid_id(id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
-    let id = id.to_string();
-    with_vault(state, move |v| {
-        v.scan_row(&id).map(|_| ()).map_err(vault_error)
-    })
-    .await
-}
-
 /// `GET /api/scans/{id}/comments`: the comments given with the scan's decisions, oldest first.
 pub async fn comments(
     State(state): State<Arc<AppState>>,
     _who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    existing(&state, &id).await?;
+    live_row(&state, &id).await?;
     let list = with_desk(&state, move |d| d.comments(&id)).await?;
     Ok(Json(json!({ "comments": list })))
 }
@@ -62,7 +50,7 @@ pub async fn list(
     who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    existing(&state, &id).await?;
+    live_row(&state, &id).await?;
     let me = who.session.name.clone();
     let list = with_desk(&state, move |d| d.annotations(&id, &me)).await?;
     Ok(Json(json!({ "annotations": list })))
@@ -104,7 +92,7 @@ pub async fn add(
     if let Some(why) = a.invalid() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, why));
     }
-    existing(&state, &id).await?;
+    live_row(&state, &id).await?;
     let kept = a.clone();
     let n = with_desk(&state, move |d| d.add_annotation(&kept))
         .await?
@@ -155,22 +143,11 @@ pub async fn declarations(
     _who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
-    let identifiers = with_vault(&state, move |v| {
-        let row = v.scan_row(&id).map_err(vault_error)?;
-        Ok(row
-            .scan
-            .map(|m| {
-                m.containers
-                    .into_iter()
-                    .chain(m.conveyance)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default())
-    })
-    .await?;
+    let identifiers: Vec<String> = live_row(&state, &id)
+        .await?
+        .scan
+        .map(|m| m.containers.into_iter().chain(m.conveyance).collect())
+        .unwrap_or_default();
     let list = with_desk(&state, move |d| d.declarations_for(&identifiers)).await?;
     Ok(Json(json!({ "declarations": list })))
 }

@@ -65,6 +65,18 @@ pub(crate) async fn with_vault<T: Send + 'static>(
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
 }
 
+/// A live scan's index row (no content read, so not an access), or 404.
+pub(crate) async fn live_row(
+    state: &Arc<AppState>,
+    id: &str,
+) -> Result<sluis_vault::ObjectRow, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
+    }
+    let id = id.to_string();
+    with_vault(state, move |v| v.scan_row(&id).map_err(vault_error)).await
+}
+
 /// Samples as the viewer takes them: little-endian 16-bit, described by a JSON header.
 fn samples(bytes: Vec<u8>, header_name: &'static str, described: &Value) -> Response {
     let mut r = bytes.into_response();

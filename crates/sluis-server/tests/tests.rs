@@ -1172,25 +1172,9 @@ async fn administrators_manage_accounts_and_every_change_is_logged() {
     let r = post("/api/users/adm/role", json!({ "role": "analyst" })).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Disable and enable again.
-    let r = s
-        .call(
-            "POST",
-            "/api/users/cas/disable",
-            Some(&adm),
-            Some(&csrf),
-            None,
-        )
-        .await;
+    let r = post("/api/users/cas/disable", Value::Null).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = s
-        .call(
-            "POST",
-            "/api/users/cas/enable",
-            Some(&adm),
-            Some(&csrf),
-            None,
-        )
-        .await;
+    let r = post("/api/users/cas/enable", Value::Null).await;
     assert_eq!(r.status, StatusCode::OK);
     s.login("cas").await;
     // The auditor finds each change, by the pseudonym of the account, not its name.
