@@ -1,10 +1,13 @@
-//! The analyst workstation's server side.
+//! The analyst workstation's server side, served by `sluis serve` (or from `sluis core`).
 //!
-//! So far: [`accounts`] (local accounts, roles, Argon2id hashes, login throttling and lock-out,
-//! which `sluis user` manages), [`session`] (cookie sessions with CSRF tokens and timeouts) and
-//! [`http`] (login, logout, roles enforced by type with `Authenticated<need::…>`, security
-//! headers, the OpenAPI description), served by `sluis serve`. The scan API, HTTPS and the
-//! browser UI are built on it next (issue 5).
+//! [`accounts`] (local accounts, roles, Argon2id hashes, login throttling and lock-out) and
+//! [`users`] (their administration, each change logged); [`session`] (cookie sessions with CSRF
+//! tokens and timeouts); [`http`] (login, logout, roles enforced by type with
+//! `Authenticated<need::…>`, security headers, the OpenAPI description, the embedded UI);
+//! [`scans`] (worklist, pixels, tiles, threat reports, decisions: every read logged before the
+//! bytes leave); [`desk`] and [`annotations`] (comments, annotations, declarations); [`export`]
+//! (DICOS with its receipt, optionally age-encrypted); [`audit`] (the auditor's view of the log);
+//! [`tls`] (rustls).
 
 // The OpenAPI description is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "512"]
