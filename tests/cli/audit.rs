@@ -303,15 +303,13 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
     let mut server = crate::user::serve(&v, port, true);
     let base = format!("http://127.0.0.1:{port}");
     let jar = dir.path().join("jar");
-    let (code, body) = crate::user::curl(&[
-        "-c",
-        s(&jar),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"name":"aud","password":"the auditor's passphrase"}"#,
+    let (code, body) = crate::user::curl_login(
+        &[],
+        &jar,
         &format!("{base}/api/login"),
-    ]);
+        "aud",
+        "the auditor's passphrase",
+    );
     assert_eq!(code, 200, "{body}");
     let (code, body) = crate::user::curl(&["-b", s(&jar), &format!("{base}/api/audit")]);
     let _ = server.kill();

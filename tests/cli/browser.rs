@@ -62,38 +62,15 @@ fn an_analyst_logs_in_views_a_scan_in_16_bit_and_decides_in_chromium() {
     std::fs::write(&file, format!("{declaration}\n")).unwrap();
     let o = sluis(&["declaration", "import", s(&file), "--vault", s(&vault)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let add = crate::user::user_add(
-        &vault,
-        "ana",
-        "analyst",
-        b"a long enough passphrase
-",
-    );
-    assert!(add.status.success(), "{}", stderr(&add));
-    let aud = crate::user::user_add(
-        &vault,
-        "aud",
-        "auditor",
-        b"the auditor's passphrase
-",
-    );
-    assert!(aud.status.success(), "{}", stderr(&aud));
-    let sup = crate::user::user_add(
-        &vault,
-        "sam",
-        "supervisor",
-        b"the supervisor's passphrase
-",
-    );
-    assert!(sup.status.success(), "{}", stderr(&sup));
-    let adm = crate::user::user_add(
-        &vault,
-        "adm",
-        "administrator",
-        b"the administrator's passphrase
-",
-    );
-    assert!(adm.status.success(), "{}", stderr(&adm));
+    for (name, role, password) in [
+        ("ana", "analyst", "a long enough passphrase"),
+        ("aud", "auditor", "the auditor's passphrase"),
+        ("sam", "supervisor", "the supervisor's passphrase"),
+        ("adm", "administrator", "the administrator's passphrase"),
+    ] {
+        let add = crate::user::user_add(&vault, name, role, format!("{password}\n").as_bytes());
+        assert!(add.status.success(), "{name}: {}", stderr(&add));
+    }
     let port = crate::link::free_tcp_port();
     let mut server = crate::user::serve(&vault, port, true);
     let base = format!("http://127.0.0.1:{port}/");

@@ -899,15 +899,13 @@ fn the_core_serves_the_workstation_over_the_vault_it_fills() {
     let base = format!("http://127.0.0.1:{port}");
     let jar = dir.path().join("jar");
     let login = || {
-        crate::user::curl(&[
-            "-c",
-            s(&jar),
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"name":"ana","password":"a long enough passphrase"}"#,
+        crate::user::curl_login(
+            &[],
+            &jar,
             &format!("{base}/api/login"),
-        ])
+            "ana",
+            "a long enough passphrase",
+        )
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while login().0 != 200 {

@@ -331,16 +331,13 @@ fn demo_serves_the_workstation_over_its_vault_when_asked() {
     let (url, password) = (url.expect("no URL printed"), password.expect("no account"));
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let jar = dir.path().join("jar");
-    let (code, body) = crate::user::curl(&[
-        "-k",
-        "-c",
-        s(&jar),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        &format!(r#"{{"name":"analyst.demo","password":"{password}"}}"#),
+    let (code, body) = crate::user::curl_login(
+        &["-k"],
+        &jar,
         &format!("{url}api/login"),
-    ]);
+        "analyst.demo",
+        &password,
+    );
     assert_eq!(code, 200, "{body}");
     let (code, body) = crate::user::curl(&["-k", "-b", s(&jar), &format!("{url}api/scans")]);
     assert_eq!(code, 200, "{body}");

@@ -136,6 +136,28 @@ fn accounts_are_added_listed_and_disabled_and_the_password_is_never_stored() {
     );
 }
 
+/// Logs in over HTTP(S) with curl, keeping the session cookie in `jar`; `opts` go first (`-k`).
+pub(crate) fn curl_login(
+    opts: &[&str],
+    jar: &std::path::Path,
+    login_url: &str,
+    name: &str,
+    password: &str,
+) -> (u16, String) {
+    let body = serde_json::json!({ "name": name, "password": password }).to_string();
+    let mut args = opts.to_vec();
+    args.extend([
+        "-c",
+        s(jar),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &body,
+        login_url,
+    ]);
+    curl(&args)
+}
+
 pub(crate) fn curl(args: &[&str]) -> (u16, String) {
     let o = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
@@ -190,15 +212,13 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
     assert!(stderr(&o).contains("not logged"), "{}", stderr(&o));
     let (code, _) = curl(&[&format!("{base}/api/me")]);
     assert_eq!(code, 401);
-    let (code, body) = curl(&[
-        "-c",
-        s(&jar),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"name":"ana","password":"a long enough passphrase"}"#,
+    let (code, body) = curl_login(
+        &[],
+        &jar,
         &format!("{base}/api/login"),
-    ]);
+        "ana",
+        "a long enough passphrase",
+    );
     assert_eq!(code, 200, "{body}");
     let csrf = serde_json::from_str::<serde_json::Value>(&body).unwrap()["csrf"]
         .as_str()

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::http::{ApiError, AppState, Authenticated, need};
-use crate::scans::{valid_id, vault_error, with_vault};
+use crate::scans::{scan_id, vault_error, with_vault};
 
 /// What an export asks.
 #[derive(Debug, serde::Deserialize)]
@@ -67,9 +67,7 @@ pub async fn export(
     Path(id): Path<String>,
     Json(body): Json<ExportBody>,
 ) -> Result<Response, ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(&id)?;
     let purpose = body.purpose.trim().to_string();
     if purpose.is_empty() || purpose.chars().count() > 160 || purpose.chars().any(char::is_control)
     {

@@ -34,6 +34,47 @@ pub(crate) fn valid_id(id: &str) -> bool {
     })
 }
 
+/// A scan id, or 404: a path or traversal gets the same answer as an id that does not exist.
+pub(crate) fn scan_id(id: &str) -> Result<(), ApiError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"))
+    }
+}
+
+/// Appends a channel's first frame as little-endian 16-bit samples.
+fn push_le(bytes: &mut Vec<u8>, samples: &Samples, frame: usize) {
+    match samples {
+        Samples::U16(v) => v
+            .iter()
+            .take(frame)
+            .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
+        Samples::U8(v) => v
+            .iter()
+            .take(frame)
+            .for_each(|s| bytes.extend_from_slice(&u16::from(*s).to_le_bytes())),
+    }
+}
+
+/// A channel's rescale, as the viewer takes it.
+fn rescale_json(c: &sluis_scan::model::Channel) -> Value {
+    json!(
+        c.rescale
+            .as_ref()
+            .map(|r| json!({ "slope": r.slope, "intercept": r.intercept }))
+    )
+}
+
+/// Who made a scan.
+fn scanner_json(scan: &sluis_scan::Scan) -> Value {
+    json!({
+        "manufacturer": scan.scanner.manufacturer,
+        "model": scan.scanner.model,
+        "station": scan.scanner.station_name,
+    })
+}
+
 pub(crate) fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "no such scan"),
@@ -70,9 +111,7 @@ pub(crate) async fn live_row(
     state: &Arc<AppState>,
     id: &str,
 ) -> Result<sluis_vault::ObjectRow, ApiError> {
-    if !valid_id(id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(id)?;
     let id = id.to_string();
     with_vault(state, move |v| v.scan_row(&id).map_err(vault_error)).await
 }
@@ -164,9 +203,7 @@ async fn read_scan(
     who: &str,
     purpose: &'static str,
 ) -> Result<(Box<sluis_scan::Scan>, u64), ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(&id)?;
     let who = who.to_string();
     with_vault(state, move |v| {
         let actor = v.actor(&who);
@@ -210,7 +247,7 @@ pub async fn metadata(
             json!({
                 "index": i,
                 "kind": format!("{:?}", c.kind),
-                "rescale": c.rescale.as_ref().map(|r| json!({ "slope": r.slope, "intercept": r.intercept })),
+                "rescale": rescale_json(c),
             })
         })
         .collect();
@@ -220,11 +257,7 @@ pub async fn metadata(
         "columns": image.columns,
         "bits_stored": image.bits_stored,
         "channels": channels,
-        "scanner": {
-            "manufacturer": scan.scanner.manufacturer,
-            "model": scan.scanner.model,
-            "station": scan.scanner.station_name,
-        },
+        "scanner": scanner_json(&scan),
         "threat_reports": scan.reports.len(),
         "audit_record": record,
     })))
@@ -246,18 +279,7 @@ pub async fn channel(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such channel"))?;
     let frame = usize::from(image.rows) * usize::from(image.columns);
     let mut bytes = Vec::with_capacity(frame * 2);
-    match &c.samples {
-        Samples::U16(v) => {
-            for s in v.iter().take(frame) {
-                bytes.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        Samples::U8(v) => {
-            for s in v.iter().take(frame) {
-                bytes.extend_from_slice(&u16::from(*s).to_le_bytes());
-            }
-        }
-    }
+    push_le(&mut bytes, &c.samples, frame);
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -294,9 +316,7 @@ pub async fn decide(
     Path(id): Path<String>,
     Json(body): Json<DecisionBody>,
 ) -> Result<Json<Value>, ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(&id)?;
     let decision = Decision::parse(&body.decision).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -426,23 +446,14 @@ pub async fn image(
         .enumerate()
     {
         let start = bytes.len();
-        match &c.samples {
-            Samples::U16(v) => v
-                .iter()
-                .take(frame)
-                .for_each(|s| bytes.extend_from_slice(&s.to_le_bytes())),
-            Samples::U8(v) => v
-                .iter()
-                .take(frame)
-                .for_each(|s| bytes.extend_from_slice(&u16::from(*s).to_le_bytes())),
-        }
+        push_le(&mut bytes, &c.samples, frame);
         // A short channel is padded so that every channel is one whole frame.
         bytes.resize(start + frame * 2, 0);
         channels.push(json!({
             "index": place,
             "channel": i,
             "kind": format!("{:?}", c.kind),
-            "rescale": c.rescale.as_ref().map(|r| json!({ "slope": r.slope, "intercept": r.intercept })),
+            "rescale": rescale_json(c),
         }));
     }
     let header = json!({
@@ -451,11 +462,7 @@ pub async fn image(
         "columns": image.columns,
         "bits_stored": image.bits_stored,
         "channels": channels,
-        "scanner": {
-            "manufacturer": scan.scanner.manufacturer,
-            "model": scan.scanner.model,
-            "station": scan.scanner.station_name,
-        },
+        "scanner": scanner_json(&scan),
         "audit_record": record,
     });
     Ok(samples(bytes, "x-image", &header))
@@ -507,9 +514,7 @@ pub async fn reports(
     who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(&id)?;
     let name = who.session.name.clone();
     with_vault(&state, move |v| {
         let row = v.scan_row(&id).map_err(vault_error)?;
@@ -657,9 +662,7 @@ pub async fn related(
     _who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !valid_id(&id) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such scan"));
-    }
+    scan_id(&id)?;
     with_vault(&state, move |v| {
         let row = v.scan_row(&id).map_err(vault_error)?;
         let mut out: Vec<sluis_vault::ObjectRow> = Vec::new();

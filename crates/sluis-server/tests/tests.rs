@@ -131,6 +131,15 @@ impl Server {
         }
     }
 
+    /// A GET with a session, whose answer is bytes.
+    async fn get_raw(
+        &self,
+        path: &str,
+        cookie: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        self.raw("GET", path, Some(cookie), None, None).await
+    }
+
     /// A GET with a session.
     async fn get(&self, path: &str, cookie: &str) -> Reply {
         self.call("GET", path, Some(cookie), None, None).await
@@ -518,12 +527,9 @@ async fn an_analyst_reads_and_decides_and_every_read_is_logged_first() {
     assert_eq!(bytes.len() as u64, rows * cols * 2 * n);
     // Only the kinds asked for, in the scan's order, each where the header says.
     let (st, h, some) = s
-        .raw(
-            "GET",
+        .get_raw(
             &format!("/api/scans/{id}/image?kinds=ZEffective,HighEnergy"),
-            Some(&ana),
-            None,
-            None,
+            &ana,
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -988,24 +994,8 @@ async fn tiles_reports_related_scans_and_scanners() {
     let (s, id) = server_with(true);
     let id = id.unwrap();
     let (ana, _) = s.login("ana").await;
-    let (_, _, whole) = s
-        .raw(
-            "GET",
-            &format!("/api/scans/{id}/image"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
-    let (st, h, _) = s
-        .raw(
-            "GET",
-            &format!("/api/scans/{id}/image"),
-            Some(&ana),
-            None,
-            None,
-        )
-        .await;
+    // One read of the whole image, to compare the tiles with.
+    let (st, h, whole) = s.get_raw(&format!("/api/scans/{id}/image"), &ana).await;
     assert_eq!(st, StatusCode::OK);
     let meta: Value = serde_json::from_str(h["x-image"].to_str().unwrap()).unwrap();
     let (cols, rows) = (
@@ -1014,13 +1004,7 @@ async fn tiles_reports_related_scans_and_scanners() {
     );
     // Level 0 tile (0,0) is the image's top-left corner, sample for sample.
     let (st, h, tile) = s
-        .raw(
-            "GET",
-            &format!("/api/scans/{id}/tiles/0/0_0.u16"),
-            Some(&ana),
-            None,
-            None,
-        )
+        .get_raw(&format!("/api/scans/{id}/tiles/0/0_0.u16"), &ana)
         .await;
     assert_eq!(st, StatusCode::OK);
     let t: Value = serde_json::from_str(h["x-tile"].to_str().unwrap()).unwrap();
@@ -1041,13 +1025,7 @@ async fn tiles_reports_related_scans_and_scanners() {
     assert!(t["audit_record"].as_u64().is_some());
     // The coarsest level is one tile of the whole image.
     let (st, h, _) = s
-        .raw(
-            "GET",
-            &format!("/api/scans/{id}/tiles/8/0_0.u16"),
-            Some(&ana),
-            None,
-            None,
-        )
+        .get_raw(&format!("/api/scans/{id}/tiles/8/0_0.u16"), &ana)
         .await;
     assert_eq!(st, StatusCode::OK);
     let t: Value = serde_json::from_str(h["x-tile"].to_str().unwrap()).unwrap();
@@ -1067,13 +1045,7 @@ async fn tiles_reports_related_scans_and_scanners() {
         "0/0_0.u16%00",
     ] {
         let (st, _, _) = s
-            .raw(
-                "GET",
-                &format!("/api/scans/{id}/tiles/{bad}"),
-                Some(&ana),
-                None,
-                None,
-            )
+            .get_raw(&format!("/api/scans/{id}/tiles/{bad}"), &ana)
             .await;
         assert!(
             st == StatusCode::NOT_FOUND || st == StatusCode::BAD_REQUEST,
