@@ -56,6 +56,13 @@ fn keys(events: &[Value]) -> BTreeSet<Key> {
         .collect()
 }
 
+/// `sluis watch run --policy POLICY --pcap PCAP` with more arguments.
+fn watch_run(policy: &str, pcap: &str, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["watch", "run", "--policy", policy, "--pcap", pcap];
+    args.extend_from_slice(more);
+    sluis(&args)
+}
+
 fn key(rule: &str, src: &str, dst: &str, port: u64) -> Key {
     (rule.into(), src.into(), dst.into(), port)
 }
@@ -65,16 +72,7 @@ fn a_capture_against_its_policy_raises_exactly_the_injected_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let (pcap, policy) = showcase(dir.path());
     let eve_path = dir.path().join("eve.json");
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
-        s(&policy),
-        "--pcap",
-        s(&pcap),
-        "--eve",
-        s(&eve_path),
-    ]);
+    let out = watch_run(s(&policy), s(&pcap), &["--eve", s(&eve_path)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("17 alerts"), "{}", stderr(&out));
     let events = eve(&eve_path);
@@ -120,7 +118,7 @@ fn policy_errors_are_explained_by_line_and_refused() {
     let msg = stderr(&out);
     assert!(msg.contains(&format!("line {line},")), "{msg}");
     assert!(msg.contains("timesrever"), "{msg}");
-    let out = sluis(&["watch", "run", "--policy", s(&bad), "--pcap", s(&pcap)]);
+    let out = watch_run(s(&bad), s(&pcap), &[]);
     assert_eq!(out.status.code(), Some(2));
     let out = sluis(&["watch", "check", s(&policy)]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -164,7 +162,7 @@ fn a_learned_policy_is_refused_until_accepted_then_catches_what_is_new() {
     // Learning again does not overwrite a proposal under review.
     let out = sluis(&["watch", "learn", "--pcap", s(&p1), "--out", s(&proposal)]);
     assert_eq!(out.status.code(), Some(3));
-    let out = sluis(&["watch", "run", "--policy", s(&proposal), "--pcap", s(&p1)]);
+    let out = watch_run(s(&proposal), s(&p1), &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not accepted"), "{}", stderr(&out));
     // The reviewer accepts it.
@@ -173,15 +171,7 @@ fn a_learned_policy_is_refused_until_accepted_then_catches_what_is_new() {
         text.replace("accepted = false", "accepted = true"),
     )
     .unwrap();
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
-        s(&proposal),
-        "--pcap",
-        s(&p1),
-        "--print",
-    ]);
+    let out = watch_run(s(&proposal), s(&p1), &["--print"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(" 0 alerts"),
@@ -189,15 +179,7 @@ fn a_learned_policy_is_refused_until_accepted_then_catches_what_is_new() {
         stderr(&out),
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
-        s(&proposal),
-        "--pcap",
-        s(&p2),
-        "--print",
-    ]);
+    let out = watch_run(s(&proposal), s(&p2), &["--print"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -219,16 +201,7 @@ fn softflowd_exports_give_the_same_flow_detections_as_the_capture() {
     let dir = tempfile::tempdir().unwrap();
     let (pcap, policy) = showcase(dir.path());
     let from_pcap = dir.path().join("pcap.json");
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
-        s(&policy),
-        "--pcap",
-        s(&pcap),
-        "--eve",
-        s(&from_pcap),
-    ]);
+    let out = watch_run(s(&policy), s(&pcap), &["--eve", s(&from_pcap)]);
     assert!(out.status.success(), "{}", stderr(&out));
     for version in ["9", "10"] {
         let port = free_udp_port();
@@ -322,16 +295,7 @@ fn alerts_reach_a_syslog_collector_over_tcp_octet_counted() {
         conn.read_to_end(&mut all).unwrap();
         all
     });
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
-        s(&policy),
-        "--pcap",
-        s(&pcap),
-        "--syslog",
-        &addr.to_string(),
-    ]);
+    let out = watch_run(s(&policy), s(&pcap), &["--syslog", &addr.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let data = String::from_utf8(reader.join().unwrap()).unwrap();
     // RFC 6587 octet counting: "LEN SP MSG", repeated.
@@ -460,20 +424,18 @@ fn alerts_reach_a_syslog_collector_over_tls() {
     let addr = format!("127.0.0.1:{port}");
     // A certificate for another name: refused, nothing sent.
     let mut server = s_server();
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
+    let out = watch_run(
         s(&policy),
-        "--pcap",
         s(&pcap),
-        "--syslog",
-        &addr,
-        "--syslog-ca",
-        s(&ca),
-        "--syslog-name",
-        "other.example",
-    ]);
+        &[
+            "--syslog",
+            &addr,
+            "--syslog-ca",
+            s(&ca),
+            "--syslog-name",
+            "other.example",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -482,20 +444,18 @@ fn alerts_reach_a_syslog_collector_over_tls() {
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
     let _ = server.wait();
     let mut server = s_server();
-    let out = sluis(&[
-        "watch",
-        "run",
-        "--policy",
+    let out = watch_run(
         s(&policy),
-        "--pcap",
         s(&pcap),
-        "--syslog",
-        &addr,
-        "--syslog-ca",
-        s(&ca),
-        "--syslog-name",
-        "syslog.enclave.example",
-    ]);
+        &[
+            "--syslog",
+            &addr,
+            "--syslog-ca",
+            s(&ca),
+            "--syslog-name",
+            "syslog.enclave.example",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for(
         || std::fs::read_to_string(&received).is_ok_and(|t| t.matches("sluis-watch").count() >= 17),

@@ -753,6 +753,20 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
     for inj in &spec.injections {
         let at =
             |s: u64| start.saturating_add(i64::try_from(s).unwrap_or(0).saturating_mul(SECOND));
+        // Every injection but a beacon (many sessions) and a blind spell (no session) is one
+        // session at its time.
+        match inj {
+            Injection::PhoneHome { at_secs, .. }
+            | Injection::DnsTunnel { at_secs, .. }
+            | Injection::BulkUpload { at_secs, .. }
+            | Injection::NewDevice { at_secs, .. }
+            | Injection::ArpSpoof { at_secs, .. }
+            | Injection::WindowsChatter { at_secs, .. }
+            | Injection::LongSession { at_secs, .. } => {
+                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+            }
+            Injection::Beacon { .. } | Injection::Blind { .. } => {}
+        }
         match inj {
             Injection::Beacon {
                 scanner: s,
@@ -793,10 +807,9 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                 scanner: s,
                 dst,
                 port,
-                at_secs,
                 answer,
+                ..
             } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
                 let mut rules = vec!["flow.outside-policy"];
                 if matches!(answer, Answer::Tls(_)) {
                     rules.push("flow.tls-outside-policy");
@@ -810,12 +823,8 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                 });
             }
             Injection::DnsTunnel {
-                scanner: s,
-                domain,
-                at_secs,
-                ..
+                scanner: s, domain, ..
             } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
                 labels.push(Label {
                     what: format!("DNS tunnel under {domain}"),
                     src: scanner(*s).ip,
@@ -824,12 +833,7 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                     rules: vec!["dns.tunnel", "dns.name-not-allowed"],
                 });
             }
-            Injection::BulkUpload {
-                scanner: s,
-                at_secs,
-                ..
-            } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+            Injection::BulkUpload { scanner: s, .. } => {
                 labels.push(Label {
                     what: "bulk upload above the hourly baseline".into(),
                     src: scanner(*s).ip,
@@ -838,8 +842,7 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                     rules: vec!["flow.volume"],
                 });
             }
-            Injection::NewDevice { ip, at_secs, .. } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+            Injection::NewDevice { ip, .. } => {
                 labels.push(Label {
                     what: "new device".into(),
                     src: *ip,
@@ -848,11 +851,7 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                     rules: vec!["device.new-mac", "device.new-ip"],
                 });
             }
-            Injection::ArpSpoof {
-                scanner: s,
-                at_secs,
-            } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+            Injection::ArpSpoof { scanner: s, .. } => {
                 labels.push(Label {
                     what: format!("ARP spoofing of the edge towards {}", scanner(*s).name),
                     src: EDGE.ip,
@@ -861,11 +860,7 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
                     rules: vec!["arp.ip-moved", "arp.unsolicited-reply"],
                 });
             }
-            Injection::WindowsChatter {
-                scanner: s,
-                at_secs,
-            } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
+            Injection::WindowsChatter { scanner: s, .. } => {
                 labels.push(Label {
                     what: "LLMNR, NetBIOS and NTP chatter".into(),
                     src: scanner(*s).ip,
@@ -880,10 +875,9 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
             }
             Injection::LongSession {
                 scanner: s,
-                at_secs,
                 secs: len,
+                ..
             } => {
-                schedule.push((at(*at_secs), Session::Injected(inj.clone())));
                 labels.push(Label {
                     what: format!("an SSH session held open for {len} s"),
                     src: LAPTOP.ip,
