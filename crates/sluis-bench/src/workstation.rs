@@ -266,28 +266,6 @@ pub(crate) fn run(dir: &Path, sluis: &Path, reps: usize) -> Result<()> {
     {
         let shots = dir.join("shots");
         std::fs::create_dir_all(&shots)?;
-        let mut add = Command::new(sluis)
-            .args([
-                "user",
-                "add",
-                "viewer",
-                "--role",
-                "analyst",
-                "--password-stdin",
-                "--vault",
-                &s(&vault),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn();
-        // The server holds the vault; the accounts file is separate and shared.
-        if let Ok(child) = add.as_mut() {
-            use std::io::Write;
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(b"benchmark passphrase\n")?;
-            }
-            let _ = child.wait();
-        }
         // Several runs, each a fresh browser: the median open and the median of the redraws.
         let runs = reps.clamp(1, 5);
         let mut opens = Vec::new();
@@ -302,7 +280,7 @@ pub(crate) fn run(dir: &Path, sluis: &Path, reps: usize) -> Result<()> {
                 .arg(root.join("workstation.mjs"))
                 .args([
                     &format!("{base}/"),
-                    "viewer",
+                    "bench",
                     "benchmark passphrase",
                     &s(&shots),
                 ])
