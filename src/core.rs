@@ -261,26 +261,28 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let rx_m = rx_metrics.clone();
     let saver = LedgerSaver::spawn(ledger_path.clone());
     let saver_rx = saver.handle();
-    let receiver = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut receiver = Receiver::new(
-            limits_cfg,
-            verifier,
-            workspace,
-            ledger,
-            rx_m,
-            Instant::now(),
-        );
-        run_receiver(
-            &sock,
-            &mut receiver,
-            &receiver_stop,
-            &confirm_rx,
-            &mut |ledger| saver_rx.offer(ledger),
-            &mut |ev| {
-                let _ = tx.send(ev);
-            },
-        )
-    });
+    let receiver = std::thread::Builder::new()
+        .name("sluis-link-rx".into())
+        .spawn(move || -> std::io::Result<()> {
+            let mut receiver = Receiver::new(
+                limits_cfg,
+                verifier,
+                workspace,
+                ledger,
+                rx_m,
+                Instant::now(),
+            );
+            run_receiver(
+                &sock,
+                &mut receiver,
+                &receiver_stop,
+                &confirm_rx,
+                &mut |ledger| saver_rx.offer(ledger),
+                &mut |ev| {
+                    let _ = tx.send(ev);
+                },
+            )
+        })?;
     eprintln!(
         "sluis core: receiving on {}, vault {}, events {}",
         cfg.link.listen,
@@ -314,15 +316,23 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let mut pool = Vec::new();
     for _ in 0..cfg.core.pipelines.max(1) {
         let (p, rx) = (pipeline.clone(), jobs_rx.clone());
-        pool.push(std::thread::spawn(move || {
-            loop {
-                let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok((id, path, meta, queued)) = job else {
-                    break;
-                };
-                p.object(id, &path, &meta, queued);
-            }
-        }));
+        pool.push(
+            std::thread::Builder::new()
+                .name("sluis-pipeline".into())
+                .spawn(move || {
+                    // The link receiver must never wait behind sanitising and storing: its socket
+                    // buffer holds a few milliseconds of the link, and what overflows is lost (reported,
+                    // but lost). Pipeline threads, and the workers they start, yield to it.
+                    lower_priority();
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((id, path, meta, queued)) = job else {
+                            break;
+                        };
+                        p.object(id, &path, &meta, queued);
+                    }
+                })?,
+        );
     }
     for (id, p) in leftover {
         let _ = jobs_tx.send((
@@ -777,6 +787,17 @@ impl Pipeline {
         }
     }
 }
+
+/// Lowers the calling thread's scheduling priority (nice 10; Linux applies it to the thread,
+/// and processes it starts inherit it). Lowering needs no privilege; failing leaves it as is.
+fn lower_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, PIPELINE_NICE) {
+        tracing::warn!(error = %e, "could not lower the pipeline's priority");
+    }
+}
+
+/// The niceness of pipeline threads and sanitiser workers.
+const PIPELINE_NICE: i32 = 10;
 
 /// The edge's meta as a short source string for the quarantine index (untrusted text: only
 /// known keys, bounded).

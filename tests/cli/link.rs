@@ -422,6 +422,19 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
         "{em}"
     );
     assert!(em.contains("sluis_link_tx_inputs_refused_total 0"), "{em}");
+    // The link receiver never waits behind the pipelines: they, and the workers they start,
+    // run at a lower priority.
+    let threads = thread_nice(core.0.id());
+    assert!(
+        threads.contains(&("sluis-link-rx".to_string(), 0)),
+        "{threads:?}"
+    );
+    let pipelines: Vec<_> = threads
+        .iter()
+        .filter(|(n, _)| n == "sluis-pipeline")
+        .collect();
+    assert!(!pipelines.is_empty(), "{threads:?}");
+    assert!(pipelines.iter().all(|(_, nice)| *nice == 10), "{threads:?}");
     // The vault is held by the core while it runs; stop it to look inside.
 
     drop(core);
@@ -460,6 +473,23 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
         s(&lock.vault.join("log.pub")),
     ]);
     assert_exit(&verify, 0);
+}
+
+/// (name, niceness) of every thread of a process, from /proc.
+fn thread_nice(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+        // Fields after the name in parentheses: state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((name.trim().to_string(), nice));
+    }
+    out
 }
 
 /// Sends `n` scans through a relay with `faults`; returns the lock, the fates and the scans.
