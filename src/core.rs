@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sluis_audit::Outcome;
 use sluis_link::net::{DirWorkspace, buffer_sizes, run_receiver, udp_socket};
 use sluis_link::{EdgeVerifier, Event, Ledger, Receiver, ReceiverLimits, ReceiverMetrics};
-use sluis_scan::{Limits, Location, Refusal, Rule, sanitise};
+use sluis_scan::{Limits, Location, Refusal, Rule, StreamError, sanitise, sanitise_stream};
 use sluis_vault::Vault;
 
 use crate::Failure;
@@ -650,6 +650,8 @@ impl Pipeline {
                 self.quarantine(id, path, &source, &refusal)
             }
         };
+        // A refusing worker may have written part of its output.
+        let _ = std::fs::remove_file(&out);
         let Some(event) = outcome else {
             return;
         };
@@ -927,22 +929,35 @@ pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> 
     set(Resource::Fsize, limits.max_file_bytes)?;
 
     let network_isolated = args.isolate_network && isolate_network();
-    let input = crate::files::read_bounded(&args.input, limits)?;
-    let result = match sanitise(&input, limits) {
-        Ok(s) => {
-            let dropped = s.report.dropped.len();
-            let file = std::fs::File::create(&args.output)?;
-            let mut w = std::io::BufWriter::new(file);
-            s.scan
-                .write_dicos(&mut w)
-                .map_err(|e| Failure::Internal(anyhow::anyhow!("writing canonical DICOS: {e}")))?;
+    let input = std::fs::File::open(&args.input)
+        .map_err(|e| Failure::env(anyhow::anyhow!("opening {}: {e}", args.input.display())))?;
+    // Streamed: the pixels pass through fixed buffers, decoded and re-encoded, so the worker
+    // holds neither the whole input nor the whole image (every fresh page a short-lived process
+    // touches is a page fault, the largest part of its cost). The output is the same canonical
+    // DICOS as the in-memory path's (the fuzz target `sanitise` holds them to it); on a refusal
+    // the parent ignores, and removes, whatever part of it was written.
+    let reader = std::io::BufReader::with_capacity(1 << 16, input);
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&args.output)?);
+    let result = match sanitise_stream(reader, &mut w, limits) {
+        Ok(report) => {
             w.flush()?;
             WorkerResult::Sanitised {
-                dropped,
+                dropped: report.dropped.len(),
                 network_isolated,
             }
         }
-        Err(refusal) => WorkerResult::Refused { refusal },
+        Err(StreamError::Refused(refusal)) => WorkerResult::Refused { refusal },
+        Err(StreamError::Read(e)) => {
+            return Err(Failure::env(anyhow::anyhow!(
+                "reading {}: {e}",
+                args.input.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Failure::Internal(anyhow::anyhow!(
+                "writing canonical DICOS: {e}"
+            )));
+        }
     };
     let refused = matches!(result, WorkerResult::Refused { .. });
     println!(

@@ -155,7 +155,24 @@ pub(crate) fn write_head<W: Write>(
 
 /// Encodes `object` into a byte vector.
 pub fn to_dicos_vec(object: &DicosObject) -> Result<Vec<u8>, WriteError> {
+    // Sized for the pixels and a generous header at once: growing a multi-megabyte vector by
+    // doubling copies it each time and touches fresh pages (each a page fault) every time.
+    let pixel_bytes = match object {
+        DicosObject::Image(scan) => scan
+            .image
+            .channels
+            .iter()
+            .map(|c| {
+                c.samples
+                    .len()
+                    .saturating_mul(usize::from(c.samples.bits_allocated() / 8))
+            })
+            .fold(0usize, usize::saturating_add),
+        DicosObject::ThreatReport(_) => 0,
+    };
     let mut v = Vec::new();
+    v.try_reserve_exact(pixel_bytes.saturating_add(64 << 10))
+        .map_err(|_| WriteError::Io(std::io::ErrorKind::OutOfMemory.into()))?;
     write_dicos(object, &mut v)?;
     Ok(v)
 }
@@ -202,11 +219,12 @@ fn check_image(image: &Image) -> Result<(), WriteError> {
 /// Writes the samples of every channel as little-endian bytes, and the pad byte if needed.
 fn write_samples<W: Write>(image: &Image, out: &mut W) -> Result<(), WriteError> {
     let mut bytes = 0usize;
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    // A small buffer, reused: it stays in the cache.
+    let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
     for c in &image.channels {
         match &c.samples {
             Samples::U16(v) => {
-                for chunk in v.chunks(1 << 19) {
+                for chunk in v.chunks(32 << 10) {
                     buf.clear();
                     buf.extend(chunk.iter().flat_map(|s| s.to_le_bytes()));
                     out.write_all(&buf)?;
