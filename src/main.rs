@@ -145,6 +145,13 @@ fn load_limits(path: Option<&PathBuf>) -> Result<Limits, Failure> {
     Ok(limits)
 }
 
+/// jemalloc keeps freed memory mapped for a while (`dirty_decay_ms`, 10 s) and hands it out
+/// again; glibc's malloc maps each multi-megabyte buffer afresh and unmaps it when freed. The
+/// core handles a scan of megabytes every few tens of milliseconds, and every fresh page is a
+/// page fault: measured on the intake benchmark, the core's CPU per scan fell by a fifth.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
