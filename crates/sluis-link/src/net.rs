@@ -22,9 +22,20 @@ pub fn udp_socket(bind: SocketAddr, rcvbuf: usize, sndbuf: usize) -> std::io::Re
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if rcvbuf > 0 {
         s.set_recv_buffer_size(rcvbuf)?;
+        // The kernel caps SO_RCVBUF at net.core.rmem_max (often a few MiB: milliseconds of a
+        // fast link). A process with CAP_NET_ADMIN may ask past it; one without keeps what it
+        // was granted, and `--check` names the sysctl to raise.
+        if s.recv_buffer_size()? < rcvbuf {
+            let _ =
+                nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBufForce, &rcvbuf);
+        }
     }
     if sndbuf > 0 {
         s.set_send_buffer_size(sndbuf)?;
+        if s.send_buffer_size()? < sndbuf {
+            let _ =
+                nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::SndBufForce, &sndbuf);
+        }
     }
     s.bind(&bind.into())?;
     Ok(s.into())

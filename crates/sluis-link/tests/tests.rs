@@ -11,4 +11,5 @@
 
 mod channel;
 mod hostile;
+mod sockets;
 mod spool;
