@@ -190,8 +190,6 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         .reassembly
         .clone()
         .unwrap_or_else(|| cfg.core.work.join("link"));
-    // The worker's canonical output waits beside the reassembled objects.
-    std::fs::create_dir_all(reassembly.join("out"))?;
     let ledger_path = cfg.core.work.join("ledger.json");
     let mut ledger: Ledger = match std::fs::read(&ledger_path) {
         Ok(b) => serde_json::from_slice(&b)
@@ -294,7 +292,6 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         limits: limits.clone(),
         limits_file: limits_file.map(Path::to_path_buf),
         worker: cfg.worker,
-        work: reassembly.clone(),
 
         events: std::sync::Mutex::new(
             std::fs::OpenOptions::new()
@@ -484,7 +481,6 @@ struct Pipeline {
     limits: Limits,
     limits_file: Option<PathBuf>,
     worker: WorkerLimits,
-    work: PathBuf,
     events: std::sync::Mutex<std::fs::File>,
     metrics: PipelineMetrics,
     /// Tells the receiver an object is safe in the vault (it leaves the ledger's pending set).
@@ -591,29 +587,22 @@ impl Pipeline {
     fn object(&self, id: u64, path: &Path, meta: &str, queued: Instant) {
         let started = Instant::now();
         let source = source_of(id, meta);
-        let out = self.work.join("out").join(format!("{id:020}.dcm"));
-        let result = self.run_worker(path, &out);
+        let result = self.run_worker(path);
         let worker_ms = started.elapsed().as_millis() as u64;
         let actor = self.vault.system_actor();
         let t = sluis_vault::vault::now();
         let outcome = match result {
-            Ok(WorkerResult::Sanitised {
-                dropped,
-                network_isolated,
-            }) => {
+            Ok((
+                WorkerResult::Sanitised {
+                    dropped,
+                    network_isolated,
+                },
+                canonical,
+            )) => {
                 // The worker's output is parsed again here, as hostile as anything from the
                 // enclave: a compromised worker cannot hand the vault anything but a scan that
-                // passes the sanitiser.
-                // Read within the limits: a compromised worker may have written anything.
-                let canonical = crate::files::read_bounded(&out, &self.limits);
-                let _ = std::fs::remove_file(&out);
-                match canonical
-                    .map_err(|e| match e {
-                        Failure::Refused { refusal, .. } => refusal.to_string(),
-                        other => format!("{other:?}"),
-                    })
-                    .and_then(|b| sanitise(&b, &self.limits).map_err(|r| r.to_string()))
-                {
+                // passes the sanitiser. It was read within the limits (see `run_worker`).
+                match sanitise(&canonical, &self.limits).map_err(|r| r.to_string()) {
                     Ok(s) => match self.vault.store(&s.scan, &actor) {
                         Ok(stored) => {
                             if stored.duplicate {
@@ -644,14 +633,14 @@ impl Pipeline {
                     ),
                 }
             }
-            Ok(WorkerResult::Refused { refusal }) => self.quarantine(id, path, &source, &refusal),
+            Ok((WorkerResult::Refused { refusal }, _)) => {
+                self.quarantine(id, path, &source, &refusal)
+            }
             Err(refusal) => {
                 self.metrics.worker_failures.inc();
                 self.quarantine(id, path, &source, &refusal)
             }
         };
-        // A refusing worker may have written part of its output.
-        let _ = std::fs::remove_file(&out);
         let Some(event) = outcome else {
             return;
         };
@@ -696,7 +685,9 @@ impl Pipeline {
 
     /// Runs `sluis core-worker` on one object, within the limits; a crash or timeout becomes a
     /// refusal so that the input goes to quarantine with the reason.
-    fn run_worker(&self, input: &Path, output: &Path) -> Result<WorkerResult, Refusal> {
+    /// The worker opens no file: the object is its standard input, and it answers on its
+    /// standard output in frames (see [`Frames`]): the canonical DICOS, then its result.
+    fn run_worker(&self, input: &Path) -> Result<(WorkerResult, Vec<u8>), Refusal> {
         let failed = |rule: Rule, detail: String| Refusal {
             rule,
             location: Location::default(),
@@ -710,10 +701,6 @@ impl Pipeline {
             cmd.arg("--limits").arg(l);
         }
         cmd.arg("core-worker")
-            .arg("--input")
-            .arg(input)
-            .arg("--output")
-            .arg(output)
             .arg("--address-space-mb")
             .arg(self.worker.address_space_mb.to_string())
             .arg("--cpu-seconds")
@@ -723,8 +710,15 @@ impl Pipeline {
         if self.worker.isolate_network {
             cmd.arg("--isolate-network");
         }
+        let object = std::fs::File::open(input).map_err(|e| {
+            failed(
+                Rule::WorkerCrashed,
+                format!("opening the verified object: {e}"),
+            )
+        })?;
+        let size = object.metadata().map_or(0, |m| m.len());
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(Stdio::from(object))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .env_clear()
@@ -737,10 +731,23 @@ impl Pipeline {
             })?;
         let deadline = Instant::now() + Duration::from_secs(self.worker.timeout_s);
         let mut stdout = child.stdout.take();
+        // Read within the limits: a compromised worker may write anything. What it writes past
+        // them is not read, and the frames then do not parse.
+        let bound = self
+            .limits
+            .max_file_bytes
+            .saturating_add(FRAME_SLACK)
+            .saturating_add(1 << 20);
+        let hint = usize::try_from(size.min(self.limits.max_file_bytes))
+            .unwrap_or(0)
+            .saturating_add(1 << 16);
         let reader = std::thread::spawn(move || {
             let mut s = Vec::new();
+            if s.try_reserve(hint).is_err() {
+                return s;
+            }
             if let Some(out) = stdout.as_mut() {
-                let _ = out.take(1 << 20).read_to_end(&mut s);
+                let _ = out.take(bound).read_to_end(&mut s);
             }
             s
         });
@@ -769,8 +776,13 @@ impl Pipeline {
             }
         };
         let stdout = reader.join().unwrap_or_default();
-        match serde_json::from_slice::<WorkerResult>(&stdout) {
-            Ok(r) if status.code().is_some_and(|c| c <= 1) => Ok(r),
+        let parsed = Frames::parse(&stdout, self.limits.max_file_bytes).and_then(|(json, data)| {
+            serde_json::from_slice::<WorkerResult>(json)
+                .ok()
+                .map(|r| (r, data))
+        });
+        match parsed {
+            Some(r) if status.code().is_some_and(|c| c <= 1) => Ok(r),
             _ => {
                 use std::os::unix::process::ExitStatusExt as _;
                 let how = match (status.code(), status.signal()) {
@@ -893,13 +905,11 @@ fn check(args: &Args) -> Result<(), Failure> {
     c.finish()
 }
 
-/// `sluis core-worker` (internal): sanitise one object under resource limits.
+/// `sluis core-worker` (internal): sanitise one object, read from standard input (a regular
+/// file), under resource limits; the canonical DICOS and the result go to standard output in
+/// frames.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct WorkerArgs {
-    #[arg(long)]
-    input: PathBuf,
-    #[arg(long)]
-    output: PathBuf,
     #[arg(long)]
     address_space_mb: u64,
     #[arg(long)]
@@ -925,33 +935,33 @@ pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> 
     set(Resource::As, args.address_space_mb << 20)?;
     set(Resource::Cpu, args.cpu_seconds)?;
     set(Resource::Nofile, args.open_files)?;
-    // No file it writes may be larger than the parent will read back.
+    // It writes no file; were it made to, none could be larger than the parent accepts.
     set(Resource::Fsize, limits.max_file_bytes)?;
 
     let network_isolated = args.isolate_network && isolate_network();
-    let input = std::fs::File::open(&args.input)
-        .map_err(|e| Failure::env(anyhow::anyhow!("opening {}: {e}", args.input.display())))?;
+    // Standard input is the verified object, a regular file (so it can seek).
+    use std::os::fd::AsFd as _;
+    let input = std::fs::File::from(
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Failure::env(anyhow::anyhow!("standard input: {e}")))?,
+    );
     // Streamed: the pixels pass through fixed buffers, decoded and re-encoded, so the worker
     // holds neither the whole input nor the whole image (every fresh page a short-lived process
     // touches is a page fault, the largest part of its cost). The output is the same canonical
     // DICOS as the in-memory path's (the fuzz target `sanitise` holds them to it); on a refusal
-    // the parent ignores, and removes, whatever part of it was written.
+    // the parent ignores whatever part of it was written.
     let reader = std::io::BufReader::with_capacity(1 << 16, input);
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&args.output)?);
+    let mut w = std::io::BufWriter::with_capacity(FRAME_DATA, Frames(std::io::stdout().lock()));
     let result = match sanitise_stream(reader, &mut w, limits) {
-        Ok(report) => {
-            w.flush()?;
-            WorkerResult::Sanitised {
-                dropped: report.dropped.len(),
-                network_isolated,
-            }
-        }
+        Ok(report) => WorkerResult::Sanitised {
+            dropped: report.dropped.len(),
+            network_isolated,
+        },
         Err(StreamError::Refused(refusal)) => WorkerResult::Refused { refusal },
         Err(StreamError::Read(e)) => {
-            return Err(Failure::env(anyhow::anyhow!(
-                "reading {}: {e}",
-                args.input.display()
-            )));
+            return Err(Failure::env(anyhow::anyhow!("reading the object: {e}")));
         }
         Err(e) => {
             return Err(Failure::Internal(anyhow::anyhow!(
@@ -960,19 +970,151 @@ pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> 
         }
     };
     let refused = matches!(result, WorkerResult::Refused { .. });
-    println!(
-        "{}",
-        serde_json::to_string(&result).map_err(|e| Failure::Internal(e.into()))?
-    );
+    let json = serde_json::to_vec(&result).map_err(|e| Failure::Internal(e.into()))?;
+    w.flush()?;
+    let mut out = w
+        .into_inner()
+        .map_err(|e| Failure::Internal(anyhow::anyhow!("standard output: {e}")))?;
+    out.result(&json)?;
     if refused {
-        // Exit 1, as every refusing command does; the refusal is on stdout.
+        // Exit 1, as every refusing command does; the refusal is in the result frame.
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The worker's standard output: frames of `kind (1 byte) | length (u32, little-endian) |
+/// payload`. `D` frames carry the canonical DICOS in order; one `R` frame, the last, carries the
+/// result as JSON. Framed, because a refusal can come after part of the output was written.
+#[derive(Debug)]
+struct Frames<W: std::io::Write>(W);
+
+/// The canonical DICOS bytes the worker buffers before it writes a frame.
+const FRAME_DATA: usize = 64 << 10;
+/// Bytes the parent reads beyond the largest canonical file it accepts, for frame headers.
+const FRAME_SLACK: u64 = 1 << 20;
+
+impl<W: std::io::Write> std::io::Write for Frames<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(u32::MAX as usize);
+        self.0.write_all(&frame_head(b'D', n))?;
+        self.0.write_all(buf.get(..n).unwrap_or_default())?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: std::io::Write> Frames<W> {
+    fn result(&mut self, json: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(&frame_head(b'R', json.len()))?;
+        self.0.write_all(json)?;
+        self.0.flush()
+    }
+}
+
+impl Frames<std::io::Sink> {
+    /// The result JSON and the canonical bytes; `None` when a frame is cut short or of an
+    /// unknown kind, the result is missing or not last, or the data passes `max_data` bytes.
+    fn parse(bytes: &[u8], max_data: u64) -> Option<(&[u8], Vec<u8>)> {
+        // One pass to size the output (no copy), one to gather it.
+        let mut total = 0u64;
+        let mut rest = bytes;
+        let json = loop {
+            let (kind, payload, after) = next_frame(rest)?;
+            match kind {
+                b'D' => total = total.saturating_add(payload.len() as u64),
+                b'R' if after.is_empty() => break payload,
+                _ => return None,
+            }
+            rest = after;
+        };
+        if total > max_data {
+            return None;
+        }
+        let mut data = Vec::new();
+        data.try_reserve_exact(usize::try_from(total).ok()?).ok()?;
+        let mut rest = bytes;
+        while let Some((b'D', payload, after)) = next_frame(rest) {
+            data.extend_from_slice(payload);
+            rest = after;
+        }
+        Some((json, data))
+    }
+}
+
+fn frame_head(kind: u8, len: usize) -> [u8; 5] {
+    let l = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
+    [kind, l[0], l[1], l[2], l[3]]
+}
+
+/// (kind, payload, rest) of the first frame, if it is whole.
+fn next_frame(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&kind, rest) = bytes.split_first()?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+    Some((kind, rest.get(..len)?, rest.get(len..)?))
 }
 
 /// Moves this (single-threaded) process into a new, empty network namespace.
 #[allow(deprecated)] // `unshare` is deprecated for multi-threaded callers; the worker has one thread.
 fn isolate_network() -> bool {
     rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNET).is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::{FRAME_DATA, Frames};
+
+    fn framed(data: &[u8], json: &[u8]) -> Vec<u8> {
+        let mut w = std::io::BufWriter::with_capacity(FRAME_DATA, Frames(Vec::new()));
+        for chunk in data.chunks(1000) {
+            w.write_all(chunk).unwrap();
+        }
+        w.flush().unwrap();
+        let mut f = w.into_inner().unwrap();
+        f.result(json).unwrap();
+        f.0
+    }
+
+    #[test]
+    fn worker_frames_give_back_the_bytes_and_the_result() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let out = framed(&data, b"{\"result\":\"x\"}");
+        let (json, back) = Frames::parse(&out, 1 << 20).unwrap();
+        assert_eq!(json, b"{\"result\":\"x\"}");
+        assert_eq!(back, data);
+        // Nothing but a result.
+        let empty = framed(&[], b"{}");
+        let (json, back) = Frames::parse(&empty, 0).unwrap();
+        assert_eq!((json, back.len()), (&b"{}"[..], 0));
+    }
+
+    #[test]
+    fn malformed_worker_frames_are_refused() {
+        let data = vec![7u8; 5000];
+        let out = framed(&data, b"{}");
+        // More data than the limit.
+        assert!(Frames::parse(&out, 4999).is_none());
+        // Cut anywhere: inside the result, inside a header, before the result.
+        for cut in [out.len() - 1, out.len() - 3, out.len() - 7, 3, 0] {
+            assert!(Frames::parse(&out[..cut], 1 << 20).is_none(), "cut {cut}");
+        }
+        // Something after the result.
+        let mut more = out.clone();
+        more.push(b'D');
+        assert!(Frames::parse(&more, 1 << 20).is_none());
+        // An unknown kind.
+        let mut odd = out.clone();
+        odd[0] = b'X';
+        assert!(Frames::parse(&odd, 1 << 20).is_none());
+        // A length past the end.
+        let mut long = out;
+        long[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Frames::parse(&long, u64::MAX).is_none());
+    }
 }

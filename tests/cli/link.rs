@@ -974,3 +974,42 @@ fn the_core_serves_the_workstation_over_the_vault_it_fills() {
     ]);
     assert_eq!(code, 200);
 }
+
+#[test]
+fn a_scan_the_sanitiser_refuses_is_quarantined_with_its_reason_and_the_next_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let scans = synth_many(&dir.path().join("scans"), 1, 72);
+    let good = scans
+        .iter()
+        .find(|p| !p.to_string_lossy().contains("truth"))
+        .unwrap();
+    // The same scan cut short: its pixel data runs past the end of the file.
+    let bytes = std::fs::read(good).unwrap();
+    let cut = dir.path().join("cut.dcs");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let _core = lock.core();
+    let _edge = lock.edge();
+    lock.drop_files(std::slice::from_ref(&cut));
+    let ev = lock.wait(Duration::from_secs(30), |e| count(e, "quarantined") >= 1);
+    lock.drop_files(std::slice::from_ref(good));
+    let ev2 = lock.wait(Duration::from_secs(30), |e| count(e, "stored") >= 1);
+    assert_eq!(count(&ev, "quarantined"), 1, "{ev:#?}");
+    let q = ev.iter().find(|e| e["event"] == "quarantined").unwrap();
+    assert!(q["rule"].as_str().is_some_and(|r| !r.is_empty()), "{q}");
+    assert!(q["source"].as_str().unwrap().contains("cut.dcs"), "{q}");
+    assert!(q["quarantine"].as_str().unwrap().starts_with('q'), "{q}");
+    assert_eq!(count(&ev2, "stored"), 1, "{ev2:#?}");
+    // Nothing is left waiting in the reassembly area.
+    let ready = dir.path().join("work/link/ready");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_dir(&ready).unwrap().count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = std::fs::read_dir(&ready)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
