@@ -36,7 +36,7 @@ use sluis_scan::{DicosObject, Refusal, SanitisedScan};
 
 use crate::blobs::{BlobAddress, BlobError, BlobStore, FsBlobStore};
 use crate::config::{Config, ConfigError, class_of};
-use crate::envelope::{self, Dek, EnvelopeError};
+use crate::envelope::{self, Dek, EnvelopeError, PlainDigest};
 use crate::index::{
     Decision, Filter, Index, IndexError, Kind, ObjectRow, PendingAction, QuarantineMeta, ScanMeta,
     SqliteIndex, State,
@@ -281,6 +281,24 @@ fn random_id(prefix: &str) -> Result<String, VaultError> {
 }
 
 /// The associated data a wrapped key is bound to.
+/// The prefix of content tags made from BLAKE3; tags without it were made from SHA-256.
+const BLAKE3_TAG: &str = "b3-";
+
+/// An object's content tag: the index secret's HMAC of the plaintext's digest. Equal content
+/// gives equal tags (so a scan stored twice is kept once) without the index revealing a digest
+/// anyone could match against a scan they hold. Tags made from BLAKE3 are marked, so that each
+/// is checked with the digest it was made from; the same content stored once under each kind
+/// is kept twice.
+fn content_tag(secret: &IndexSecret, kind: PlainDigest, digest: &[u8; 32]) -> String {
+    match kind {
+        PlainDigest::Blake3 => format!(
+            "{BLAKE3_TAG}{}",
+            hex(&secret.tag("sluis content blake3", digest))
+        ),
+        PlainDigest::Sha256 => hex(&secret.tag("sluis content", digest)),
+    }
+}
+
 fn key_aad(id: &str, blob: &BlobAddress) -> Vec<u8> {
     format!("sluis-dek/1\n{id}\n{blob}").into_bytes()
 }
@@ -580,7 +598,7 @@ impl Vault {
         let dek = Dek::generate()?;
         let mut upload = self.blobs.upload()?;
         let sealed = envelope::seal(&dek, plaintext, &mut upload)?;
-        let tag = hex(&self.secret.tag("sluis content", &sealed.plain_sha256));
+        let tag = content_tag(&self.secret, PlainDigest::Blake3, &sealed.plain_blake3);
         let existing = self.index()?.find_tag(kind, &tag)?;
         if let Some(row) = existing {
             drop(upload);
@@ -781,7 +799,12 @@ impl Vault {
             .read(&row.blob)
             .map_err(|e| damaged(e.to_string()))?;
         let mut out = Vec::with_capacity(usize::try_from(row.plain_size).unwrap_or(0).min(1 << 30));
-        let opened = envelope::open(&dek, reader, &mut out)
+        let digest = if row.content_tag.starts_with(BLAKE3_TAG) {
+            PlainDigest::Blake3
+        } else {
+            PlainDigest::Sha256
+        };
+        let opened = envelope::open(&dek, reader, &mut out, digest)
             .map_err(|e| damaged(format!("blob {}: {e}", row.blob)))?;
         if opened.blob_sha256 != row.blob.0 {
             return Err(damaged(format!(
@@ -790,7 +813,7 @@ impl Vault {
             )));
         }
         if opened.plain_len != row.plain_size
-            || hex(&self.secret.tag("sluis content", &opened.plain_sha256)) != row.content_tag
+            || content_tag(&self.secret, digest, &opened.plain_digest) != row.content_tag
         {
             return Err(damaged(
                 "the decrypted content is not what was stored".into(),

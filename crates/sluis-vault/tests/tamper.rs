@@ -109,3 +109,60 @@ fn fsck_reports_stray_blobs_and_a_changed_log() {
     let err = sluis_vault::Vault::open(&t.root()).unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
 }
+
+#[test]
+fn content_tags_are_checked_with_the_digest_they_were_made_from() {
+    use sha2::Digest as _;
+    let mut t = TestVault::new();
+    let actor = t.v().actor("analyst");
+    let (s1, b1) = scan(51);
+    let (s2, _) = scan(52);
+    let a = t.v().store(&s1, &actor).unwrap().id;
+    let b = t.v().store(&s2, &actor).unwrap().id;
+    t.close();
+    let db = rusqlite::Connection::open(t.root().join("index.sqlite")).unwrap();
+    let tag_of = |id: &str| -> String {
+        db.query_row("SELECT content_tag FROM objects WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    // New tags are made from BLAKE3, and marked so.
+    let secret = sluis_vault::keys::IndexSecret::open(&t.root().join("keys/index.key")).unwrap();
+    let hex = |d: [u8; 32]| d.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let b3 = format!(
+        "b3-{}",
+        hex(secret.tag("sluis content blake3", blake3::hash(&b1).as_bytes()))
+    );
+    assert_eq!(tag_of(&a), b3);
+    // A tag of the earlier kind (from SHA-256, unmarked) still checks: the object reads back.
+    let sha_digest: [u8; 32] = sha2::Sha256::digest(&b1).into();
+    let sha = hex(secret.tag("sluis content", &sha_digest));
+    let other = tag_of(&b);
+    let index = t.root().join("index.sqlite");
+    let set = |tag: &str| {
+        let db = rusqlite::Connection::open(&index).unwrap();
+        db.execute(
+            "UPDATE objects SET content_tag = ?1 WHERE id = ?2",
+            [tag, &a],
+        )
+        .unwrap();
+    };
+    drop(db);
+    set(&sha);
+    t.reopen();
+    assert_eq!(t.v().read(&a, &actor, "review").unwrap().bytes, b1);
+    // Another object's tag does not.
+    t.close();
+    set(&other);
+    t.reopen();
+    match t.v().read(&a, &actor, "review") {
+        Err(VaultError::Damaged { id, reason }) => {
+            assert!(
+                id == a && reason.contains("not what was stored"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
