@@ -165,12 +165,9 @@ fn valid_uid(uid: &str) -> bool {
 
 /// A PS3.10 file: preamble, `DICM`, a file meta group written here from the negotiated values,
 /// then the data set's bytes exactly as received.
-pub(crate) fn part10(
-    sop_class: &str,
-    sop_instance: &str,
-    transfer_syntax: &str,
-    data: &[u8],
-) -> Vec<u8> {
+/// The preamble and file meta group that make `data` (a dataset as received) a Part 10 file:
+/// the file is this header followed by the data.
+pub(crate) fn part10_header(sop_class: &str, sop_instance: &str, transfer_syntax: &str) -> Vec<u8> {
     fn meta_element(out: &mut Vec<u8>, element: u16, vr: &[u8; 2], value: &[u8]) {
         out.extend_from_slice(&2u16.to_le_bytes());
         out.extend_from_slice(&element.to_le_bytes());
@@ -194,12 +191,11 @@ pub(crate) fn part10(
     meta_element(&mut group, 0x0010, b"UI", &uid_value(transfer_syntax));
     meta_element(&mut group, 0x0012, b"UI", &uid_value(IMPLEMENTATION_UID));
     meta_element(&mut group, 0x0013, b"SH", &name);
-    let mut out = Vec::with_capacity(132 + 12 + group.len() + data.len());
+    let mut out = Vec::with_capacity(132 + 12 + group.len());
     out.resize(128, 0);
     out.extend_from_slice(b"DICM");
     meta_element(&mut out, 0x0000, b"UL", &(group.len() as u32).to_le_bytes());
     out.extend_from_slice(&group);
-    out.extend_from_slice(data);
     out
 }
 
@@ -343,7 +339,10 @@ fn association(
                             let rsp = response(C_STORE_RSP, c, status);
                             let pcid = *pcid;
                             pending = None;
-                            data = Vec::new();
+                            // Kept for the next object of the association (its capacity is at
+                            // most max_object_bytes): growing a new buffer for every scan
+                            // copies it at each doubling and touches fresh pages.
+                            data.clear();
                             assoc.send(&command_pdu(pcid, rsp))?;
                         }
                     }
@@ -383,7 +382,7 @@ fn store(
         metrics.inputs_refused.inc();
         return STATUS_CANNOT_UNDERSTAND;
     }
-    let file = part10(&c.sop_class, &c.sop_instance, ts, data);
+    let header = part10_header(&c.sop_class, &c.sop_instance, ts);
     let meta = serde_json::json!({
         "source": "dicom",
         "calling_ae": calling,
@@ -394,7 +393,7 @@ fn store(
         "received": sluis_vault::vault::now(),
     })
     .to_string();
-    match spool.put(&file, &meta) {
+    match spool.put_parts(&[&header, data], &meta) {
         Ok(id) => {
             metrics.objects_spooled.inc();
             wake.notify();

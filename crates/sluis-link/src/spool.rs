@@ -160,10 +160,17 @@ impl Spool {
 
     /// Writes an object durably and returns its id.
     pub fn put(&self, bytes: &[u8], meta: &str) -> Result<u64, SpoolError> {
+        self.put_parts(&[bytes], meta)
+    }
+
+    /// Writes an object made of `parts`, one after the other, durably and returns its id
+    /// (a header and a body are written as they are, never first copied into one buffer).
+    pub fn put_parts(&self, parts: &[&[u8]], meta: &str) -> Result<u64, SpoolError> {
+        let length: u64 = parts.iter().map(|p| p.len() as u64).sum();
         {
             let st = self.lock();
             let unsent: u64 = st.objects.range(st.sent_below..).map(|(_, l)| *l).sum();
-            if unsent + bytes.len() as u64 > self.budget {
+            if unsent + length > self.budget {
                 return Err(SpoolError::Full {
                     unsent,
                     budget: self.budget,
@@ -180,7 +187,9 @@ impl Spool {
             f.write_all(MAGIC)?;
             f.write_all(&(meta.len() as u32).to_be_bytes())?;
             f.write_all(meta.as_bytes())?;
-            f.write_all(bytes)?;
+            for p in parts {
+                f.write_all(p)?;
+            }
             f.into_inner().map_err(|e| e.into_error())?.sync_data()?;
         }
         let mut st = self.lock();
@@ -190,8 +199,8 @@ impl Spool {
         st.next_id = id + 1;
         // A hint only (see the module docs); not fsynced.
         let _ = std::fs::write(self.dir.join("next-id"), st.next_id.to_string());
-        st.objects.insert(id, bytes.len() as u64);
-        st.bytes += bytes.len() as u64;
+        st.objects.insert(id, length);
+        st.bytes += length;
         Ok(id)
     }
 
