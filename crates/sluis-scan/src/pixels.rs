@@ -527,7 +527,9 @@ pub(crate) fn stream_encapsulated<R: std::io::Read + std::io::Seek, W: std::io::
 }
 
 /// The bytes moved per step when streaming native pixels (even, so 16-bit samples never split).
-const STREAM_CHUNK: usize = 1 << 20;
+/// Small enough to stay in the cache, and to cost a short-lived process (the core's sanitiser
+/// worker) few fresh pages: each is a page fault, and two 1 MiB buffers were 512 of them.
+const STREAM_CHUNK: usize = 64 << 10;
 
 /// Streams `total_bytes` of native pixel data from `input` to `out` as canonical little-endian
 /// samples: each sample is decoded (little or big endian), its bits above Bits Stored are

@@ -224,8 +224,9 @@ pub enum StreamError {
     Write(#[from] WriteError),
 }
 
-/// The first bytes read to find the pixel data; doubled while needed.
-const HEAD_START: usize = 256 << 10;
+/// The first bytes read to find the pixel data; doubled while needed (a scan's attributes
+/// before its pixels are a few KiB).
+const HEAD_START: usize = 64 << 10;
 /// The most bytes before the pixel data, or after it, that the streaming path holds; a file
 /// with more is sanitised in memory instead.
 const HEAD_MAX: usize = 32 << 20;
