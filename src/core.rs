@@ -741,23 +741,39 @@ impl Pipeline {
         let hint = usize::try_from(size.min(self.limits.max_file_bytes))
             .unwrap_or(0)
             .saturating_add(1 << 16);
-        let reader = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            if s.try_reserve(hint).is_err() {
-                return s;
+        let read = stdout
+            .as_mut()
+            .ok_or_else(|| "no pipe".to_string())
+            .and_then(|pipe| read_until(pipe, bound, hint, deadline));
+        drop(stdout);
+        let stdout = match read {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(if why == TIMED_OUT {
+                    failed(
+                        Rule::WorkerTimeout,
+                        format!(
+                            "the sanitiser ran past {} s and was killed",
+                            self.worker.timeout_s
+                        ),
+                    )
+                } else {
+                    failed(
+                        Rule::WorkerCrashed,
+                        format!("reading the worker's output: {why}"),
+                    )
+                });
             }
-            if let Some(out) = stdout.as_mut() {
-                let _ = out.take(bound).read_to_end(&mut s);
-            }
-            s
-        });
+        };
+        // Its output ended: the worker has closed it, normally by exiting.
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    let _ = reader.join();
                     return Err(failed(
                         Rule::WorkerTimeout,
                         format!(
@@ -775,7 +791,6 @@ impl Pipeline {
                 }
             }
         };
-        let stdout = reader.join().unwrap_or_default();
         let parsed = Frames::parse(&stdout, self.limits.max_file_bytes).and_then(|(json, data)| {
             serde_json::from_slice::<WorkerResult>(json)
                 .ok()
@@ -812,6 +827,58 @@ fn lower_priority() {
 
 /// The niceness of pipeline threads and sanitiser workers.
 const PIPELINE_NICE: i32 = 10;
+
+const TIMED_OUT: &str = "timed out";
+
+/// The kernel buffer asked for the worker's output pipe: a 4.5 MB scan crosses it in a few
+/// hand-overs instead of one per 64 KiB (each a pair of context switches).
+const PIPE_BYTES: usize = 1 << 20;
+
+/// Reads the worker's output until it ends, at most `bound` bytes, polling with the deadline
+/// (the pipe is non-blocking): no reader thread per worker, and a worker that neither writes
+/// nor ends is still stopped on time. Errors are [`TIMED_OUT`] or a description.
+fn read_until(
+    pipe: &mut std::process::ChildStdout,
+    bound: u64,
+    hint: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, String> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut out = Vec::new();
+    out.try_reserve(hint).map_err(|e| e.to_string())?;
+    // The kernel may grant less (`fs.pipe-max-size`); 64 KiB still works.
+    let _ = rustix::pipe::fcntl_setpipe_size(&*pipe, PIPE_BYTES);
+    rustix::io::ioctl_fionbio(&*pipe, true).map_err(|e| e.to_string())?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TIMED_OUT.into());
+        }
+        let timeout = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&*pipe, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let room = bound.saturating_sub(out.len() as u64);
+        if room == 0 {
+            return Ok(out);
+        }
+        match (&mut *pipe).take(room).read_to_end(&mut out) {
+            Ok(_) => return Ok(out),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
 
 /// The edge's meta as a short source string for the quarantine index (untrusted text: only
 /// known keys, bounded).
