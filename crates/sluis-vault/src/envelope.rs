@@ -8,7 +8,7 @@
 //! ```text
 //! "SLUISv1\n"            8 bytes, magic and format version
 //! nonce prefix           7 random bytes (STREAM BE32: 4-byte counter and 1-byte last flag follow)
-//! chunk size             u32 big endian, 1 MiB
+//! chunk size             u32 big endian, 64 KiB (blobs written before: 1 MiB)
 //! chunks                 each min(chunk size, rest) bytes of plaintext encrypted, plus a 16-byte tag
 //! ```
 //!
@@ -33,8 +33,9 @@ use zeroize::Zeroizing;
 pub const MAGIC: &[u8; 8] = b"SLUISv1\n";
 /// Length of the blob header.
 pub const HEADER_LEN: usize = 8 + 7 + 4;
-/// Plaintext bytes per chunk.
-pub const CHUNK: usize = 1 << 20;
+/// Plaintext bytes per chunk written (a blob declares its own; any up to 16 MiB opens): small
+/// enough that sealing works in the cache and takes few fresh pages.
+pub const CHUNK: usize = 64 << 10;
 /// The largest chunk size a blob may declare.
 const MAX_CHUNK: usize = 16 << 20;
 /// Bytes an AES-GCM tag adds to each chunk.
