@@ -161,5 +161,10 @@ pub(crate) fn blob_path(vault: &Path, id: &str, quarantine: bool) -> PathBuf {
         .find(|r| r["id"] == id)
         .unwrap();
     let b = row["blob"].as_str().unwrap().to_string();
-    vault.join("blobs").join(&b[..2]).join(&b[2..4]).join(&b)
+    let hex = b.strip_prefix("b3-").unwrap();
+    vault
+        .join("blobs")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(&b)
 }

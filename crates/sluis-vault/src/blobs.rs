@@ -1,7 +1,8 @@
 //! Write-once, content-addressed blob storage.
 //!
-//! A blob's address is the SHA-256 of its bytes (the ciphertext, so the address says nothing
-//! about the plaintext). [`BlobStore`] is shaped like an object store: an upload is streamed,
+//! A blob's address is the BLAKE3 of its bytes, named `b3-` and 64 hex digits (blobs stored
+//! before carry the SHA-256, 64 hex digits alone). The bytes are the ciphertext, so the
+//! address says nothing about the plaintext. [`BlobStore`] is shaped like an object store: an upload is streamed,
 //! then committed under its address with put-if-absent semantics (the `object_store` crate's
 //! `PutMode::Create`, S3's `If-None-Match: *`), reads stream, and nothing is ever overwritten.
 //! [`FsBlobStore`] is the embedded default.
@@ -10,13 +11,51 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The SHA-256 of a blob.
+use crate::envelope::HashKind;
+
+/// The digest of a blob, and which digest it is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlobAddress(pub [u8; 32]);
+pub struct BlobAddress {
+    /// How the digest was made.
+    pub hash: HashKind,
+    /// The digest.
+    pub digest: [u8; 32],
+}
+
+/// What a BLAKE3 address begins with.
+const BLAKE3_PREFIX: &str = "b3-";
 
 impl BlobAddress {
-    /// Parses 64 lower-case hex digits.
-    pub fn parse(hex: &str) -> Option<Self> {
+    /// A BLAKE3 address.
+    pub fn blake3(digest: [u8; 32]) -> Self {
+        BlobAddress {
+            hash: HashKind::Blake3,
+            digest,
+        }
+    }
+
+    /// A SHA-256 address (blobs stored before BLAKE3 addresses).
+    pub fn sha256(digest: [u8; 32]) -> Self {
+        BlobAddress {
+            hash: HashKind::Sha256,
+            digest,
+        }
+    }
+
+    /// Parses `b3-` and 64 lower-case hex digits, or 64 lower-case hex digits (SHA-256).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.strip_prefix(BLAKE3_PREFIX) {
+            Some(hex) => Self::parse_hex(hex).map(Self::blake3),
+            None => Self::parse_hex(name).map(Self::sha256),
+        }
+    }
+
+    /// The digest in hex, without the kind.
+    pub fn hex(&self) -> String {
+        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn parse_hex(hex: &str) -> Option<[u8; 32]> {
         if hex.len() != 64
             || !hex
                 .bytes()
@@ -28,16 +67,16 @@ impl BlobAddress {
         for (i, b) in out.iter_mut().enumerate() {
             *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
         }
-        Some(BlobAddress(out))
+        Some(out)
     }
 }
 
 impl fmt::Display for BlobAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
+        if self.hash == HashKind::Blake3 {
+            f.write_str(BLAKE3_PREFIX)?;
         }
-        Ok(())
+        f.write_str(&self.hex())
     }
 }
 
@@ -109,11 +148,11 @@ impl FsBlobStore {
     }
 
     fn path(&self, a: &BlobAddress) -> PathBuf {
-        let hex = a.to_string();
+        let hex = a.hex();
         self.root
             .join(hex.get(..2).unwrap_or("00"))
             .join(hex.get(2..4).unwrap_or("00"))
-            .join(hex)
+            .join(a.to_string())
     }
 }
 
@@ -145,13 +184,13 @@ impl BlobUpload for FsUpload {
     fn commit(mut self: Box<Self>, address: &BlobAddress) -> Result<PutOutcome, BlobError> {
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
-        let hex = address.to_string();
+        let hex = address.hex();
         let dir = self
             .store
             .join(hex.get(..2).unwrap_or("00"))
             .join(hex.get(2..4).unwrap_or("00"));
         std::fs::create_dir_all(&dir)?;
-        let target = dir.join(&hex);
+        let target = dir.join(address.to_string());
         // A hard link fails if the target exists: put-if-absent without a race.
         let outcome = match std::fs::hard_link(&self.tmp, &target) {
             Ok(()) => PutOutcome::Created,
@@ -261,7 +300,7 @@ mod tests {
     fn put_if_absent_read_delete_list() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
-        let a = BlobAddress([0xab; 32]);
+        let a = BlobAddress::blake3([0xab; 32]);
         let mut up = store.upload().unwrap();
         up.write_all(b"first").unwrap();
         assert_eq!(up.commit(&a).unwrap(), PutOutcome::Created);
@@ -286,6 +325,12 @@ mod tests {
         assert!(matches!(store.read(&a), Err(BlobError::Missing(_))));
         assert_eq!(store.size(&a).unwrap(), None);
         assert_eq!(BlobAddress::parse(&a.to_string()), Some(a));
+        assert!(a.to_string().starts_with("b3-abab"));
+        let old = BlobAddress::sha256([0xcd; 32]);
+        assert_eq!(old.to_string(), "cd".repeat(32));
+        assert_eq!(BlobAddress::parse(&old.to_string()), Some(old));
         assert_eq!(BlobAddress::parse("AB"), None);
+        assert_eq!(BlobAddress::parse("b3-AB"), None);
+        assert_eq!(BlobAddress::parse(&format!("b3-{}", "0".repeat(63))), None);
     }
 }

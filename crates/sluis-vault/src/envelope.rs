@@ -162,16 +162,16 @@ pub struct Sealed {
     pub plain_blake3: [u8; 32],
     /// Blob length.
     pub blob_len: u64,
-    /// SHA-256 of the blob: its address.
-    pub blob_sha256: [u8; 32],
+    /// BLAKE3 of the blob: its address.
+    pub blob_blake3: [u8; 32],
 }
 
-/// Which digest of the plaintext [`open`] computes. Content tags are made from BLAKE3 (a
-/// quarter of SHA-256's cost here, on the path every scan takes into the vault); objects
-/// stored before that carry tags made from SHA-256, and still open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlainDigest {
-    /// SHA-256 (content tags of objects stored before BLAKE3).
+/// A digest: of a blob (its address) or of its plaintext (its content tag). New objects use
+/// BLAKE3 for both (a quarter of SHA-256's cost here, on the path every scan takes into the
+/// vault and out of it); objects stored before carry SHA-256 ones, and still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HashKind {
+    /// SHA-256 (objects stored before BLAKE3).
     Sha256,
     /// BLAKE3.
     Blake3,
@@ -183,10 +183,10 @@ enum PlainHasher {
 }
 
 impl PlainHasher {
-    fn new(kind: PlainDigest) -> PlainHasher {
+    fn new(kind: HashKind) -> PlainHasher {
         match kind {
-            PlainDigest::Sha256 => PlainHasher::Sha256(Sha256::new()),
-            PlainDigest::Blake3 => PlainHasher::Blake3(Box::new(blake3::Hasher::new())),
+            HashKind::Sha256 => PlainHasher::Sha256(Sha256::new()),
+            HashKind::Blake3 => PlainHasher::Blake3(Box::new(blake3::Hasher::new())),
         }
     }
     fn update(&mut self, bytes: &[u8]) {
@@ -208,7 +208,7 @@ impl PlainHasher {
 /// A writer that hashes and counts what passes through.
 struct Hashing<W> {
     inner: W,
-    hash: Sha256,
+    hash: PlainHasher,
     len: u64,
 }
 
@@ -253,12 +253,12 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
     size.copy_from_slice(&u32::try_from(CHUNK).unwrap_or(u32::MAX).to_be_bytes());
     let mut out = Hashing {
         inner: out,
-        hash: Sha256::new(),
+        hash: PlainHasher::new(HashKind::Blake3),
         len: 0,
     };
     out.write_all(&header)?;
     let mut enc = dek.stream(prefix)?;
-    let mut plain_hash = PlainHasher::new(PlainDigest::Blake3);
+    let mut plain_hash = PlainHasher::new(HashKind::Blake3);
     let mut plain_len = 0u64;
     let mut current = Vec::with_capacity(CHUNK + TAG_LEN);
     current.resize(CHUNK, 0);
@@ -289,7 +289,7 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
         plain_len,
         plain_blake3: plain_hash.finalize(),
         blob_len: out.len,
-        blob_sha256: out.hash.finalize().into(),
+        blob_blake3: out.hash.finalize(),
     })
 }
 
@@ -300,8 +300,8 @@ pub struct Opened {
     pub plain_len: u64,
     /// The digest of the plaintext [`open`] was asked for.
     pub plain_digest: [u8; 32],
-    /// SHA-256 of the blob.
-    pub blob_sha256: [u8; 32],
+    /// The digest of the blob [`open`] was asked for (to compare with its address).
+    pub blob_digest: [u8; 32],
 }
 
 /// Decrypts a blob into `out`, authenticating every chunk, and hashes the blob as it goes so the
@@ -312,11 +312,12 @@ pub fn open(
     dek: &Dek,
     blob: impl Read,
     mut out: impl Write,
-    digest: PlainDigest,
+    digest: HashKind,
+    address: HashKind,
 ) -> Result<Opened, EnvelopeError> {
     let mut blob = HashingReader {
         inner: blob,
-        hash: Sha256::new(),
+        hash: PlainHasher::new(address),
     };
     let mut header = [0u8; HEADER_LEN];
     if fill(&mut blob, &mut header)? < HEADER_LEN {
@@ -379,13 +380,13 @@ pub fn open(
     Ok(Opened {
         plain_len,
         plain_digest: plain_hash.finalize(),
-        blob_sha256: blob.hash.finalize().into(),
+        blob_digest: blob.hash.finalize(),
     })
 }
 
 struct HashingReader<R> {
     inner: R,
-    hash: Sha256,
+    hash: PlainHasher,
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -454,18 +455,33 @@ mod tests {
             blob.len(),
             HEADER_LEN + len + TAG_LEN * len.div_ceil(CHUNK).max(1)
         );
-        assert_eq!(s.blob_sha256, <[u8; 32]>::from(Sha256::digest(&blob)));
+        assert_eq!(s.blob_blake3, *blake3::hash(&blob).as_bytes());
         assert_eq!(s.plain_blake3, *blake3::hash(&plain).as_bytes());
         let mut back = Vec::new();
-        let o = open(&dek, blob.as_slice(), &mut back, PlainDigest::Blake3).unwrap();
+        let o = open(
+            &dek,
+            blob.as_slice(),
+            &mut back,
+            HashKind::Blake3,
+            HashKind::Blake3,
+        )
+        .unwrap();
         assert_eq!(back, plain, "length {len}");
         assert_eq!(
-            (o.plain_digest, o.blob_sha256),
-            (s.plain_blake3, s.blob_sha256)
+            (o.plain_digest, o.blob_digest),
+            (s.plain_blake3, s.blob_blake3)
         );
-        // Objects whose content tags were made from SHA-256 open with that digest.
-        let o = open(&dek, blob.as_slice(), std::io::sink(), PlainDigest::Sha256).unwrap();
+        // Objects stored with SHA-256 tags and addresses open with those digests.
+        let o = open(
+            &dek,
+            blob.as_slice(),
+            std::io::sink(),
+            HashKind::Sha256,
+            HashKind::Sha256,
+        )
+        .unwrap();
         assert_eq!(o.plain_digest, <[u8; 32]>::from(Sha256::digest(&plain)));
+        assert_eq!(o.blob_digest, <[u8; 32]>::from(Sha256::digest(&blob)));
     }
 
     #[test]
@@ -536,14 +552,27 @@ mod tests {
             bad[at] ^= 1;
             sink.clear();
             assert!(
-                open(&dek, bad.as_slice(), &mut sink, PlainDigest::Blake3).is_err(),
+                open(
+                    &dek,
+                    bad.as_slice(),
+                    &mut sink,
+                    HashKind::Blake3,
+                    HashKind::Blake3
+                )
+                .is_err(),
                 "flip at {at}"
             );
         }
         // Truncated at a chunk boundary: the last chunk is missing its flag.
         let cut = &blob[..HEADER_LEN + CHUNK + TAG_LEN];
         assert!(matches!(
-            open(&dek, cut, &mut Vec::new(), PlainDigest::Blake3),
+            open(
+                &dek,
+                cut,
+                &mut Vec::new(),
+                HashKind::Blake3,
+                HashKind::Blake3
+            ),
             Err(EnvelopeError::Auth(0))
         ));
         // Two chunks swapped.
@@ -558,7 +587,8 @@ mod tests {
                 &dek,
                 swapped.as_slice(),
                 &mut Vec::new(),
-                PlainDigest::Blake3
+                HashKind::Blake3,
+                HashKind::Blake3
             )
             .is_err()
         );
@@ -568,7 +598,8 @@ mod tests {
                 &Dek::generate().unwrap(),
                 blob.as_slice(),
                 &mut Vec::new(),
-                PlainDigest::Blake3
+                HashKind::Blake3,
+                HashKind::Blake3
             )
             .is_err()
         );

@@ -36,7 +36,7 @@ use sluis_scan::{DicosObject, Refusal, SanitisedScan};
 
 use crate::blobs::{BlobAddress, BlobError, BlobStore, FsBlobStore};
 use crate::config::{Config, ConfigError, class_of};
-use crate::envelope::{self, Dek, EnvelopeError, PlainDigest};
+use crate::envelope::{self, Dek, EnvelopeError, HashKind};
 use crate::index::{
     Decision, Filter, Index, IndexError, Kind, ObjectRow, PendingAction, QuarantineMeta, ScanMeta,
     SqliteIndex, State,
@@ -289,13 +289,13 @@ const BLAKE3_TAG: &str = "b3-";
 /// anyone could match against a scan they hold. Tags made from BLAKE3 are marked, so that each
 /// is checked with the digest it was made from; the same content stored once under each kind
 /// is kept twice.
-fn content_tag(secret: &IndexSecret, kind: PlainDigest, digest: &[u8; 32]) -> String {
+fn content_tag(secret: &IndexSecret, kind: HashKind, digest: &[u8; 32]) -> String {
     match kind {
-        PlainDigest::Blake3 => format!(
+        HashKind::Blake3 => format!(
             "{BLAKE3_TAG}{}",
             hex(&secret.tag("sluis content blake3", digest))
         ),
-        PlainDigest::Sha256 => hex(&secret.tag("sluis content", digest)),
+        HashKind::Sha256 => hex(&secret.tag("sluis content", digest)),
     }
 }
 
@@ -598,7 +598,7 @@ impl Vault {
         let dek = Dek::generate()?;
         let mut upload = self.blobs.upload()?;
         let sealed = envelope::seal(&dek, plaintext, &mut upload)?;
-        let tag = content_tag(&self.secret, PlainDigest::Blake3, &sealed.plain_blake3);
+        let tag = content_tag(&self.secret, HashKind::Blake3, &sealed.plain_blake3);
         let existing = self.index()?.find_tag(kind, &tag)?;
         if let Some(row) = existing {
             drop(upload);
@@ -629,7 +629,7 @@ impl Vault {
                 duplicate: true,
             });
         }
-        let address = BlobAddress(sealed.blob_sha256);
+        let address = BlobAddress::blake3(sealed.blob_blake3);
         upload.commit(&address)?;
         let id = random_id(if kind == Kind::Scan { "s" } else { "q" })?;
         let (kek_id, wrapped) = self
@@ -800,13 +800,13 @@ impl Vault {
             .map_err(|e| damaged(e.to_string()))?;
         let mut out = Vec::with_capacity(usize::try_from(row.plain_size).unwrap_or(0).min(1 << 30));
         let digest = if row.content_tag.starts_with(BLAKE3_TAG) {
-            PlainDigest::Blake3
+            HashKind::Blake3
         } else {
-            PlainDigest::Sha256
+            HashKind::Sha256
         };
-        let opened = envelope::open(&dek, reader, &mut out, digest)
+        let opened = envelope::open(&dek, reader, &mut out, digest, row.blob.hash)
             .map_err(|e| damaged(format!("blob {}: {e}", row.blob)))?;
-        if opened.blob_sha256 != row.blob.0 {
+        if opened.blob_digest != row.blob.digest {
             return Err(damaged(format!(
                 "blob {} does not hash to its address",
                 row.blob

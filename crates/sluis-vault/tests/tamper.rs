@@ -17,7 +17,12 @@ fn blob_file(t: &TestVault, id: &str) -> std::path::PathBuf {
         .find(|r| r.id == id)
         .unwrap();
     let a = row.blob.to_string();
-    t.root().join("blobs").join(&a[..2]).join(&a[2..4]).join(a)
+    let hex = a.strip_prefix("b3-").unwrap();
+    t.root()
+        .join("blobs")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(&a)
 }
 
 #[test]
