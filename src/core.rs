@@ -262,6 +262,9 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let receiver = std::thread::Builder::new()
         .name("sluis-link-rx".into())
         .spawn(move || -> std::io::Result<()> {
+            // Ahead of everything else on the host where it may be (CAP_SYS_NICE): what the
+            // socket buffer cannot hold while this thread waits for a CPU is lost.
+            let _ = rustix::process::setpriority_process(None, RECEIVER_NICE);
             let mut receiver = Receiver::new(
                 limits_cfg,
                 verifier,
@@ -827,6 +830,8 @@ fn lower_priority() {
 
 /// The niceness of pipeline threads and sanitiser workers.
 const PIPELINE_NICE: i32 = 10;
+/// The niceness the link receiver asks for (granted to a privileged process only).
+const RECEIVER_NICE: i32 = -5;
 
 const TIMED_OUT: &str = "timed out";
 

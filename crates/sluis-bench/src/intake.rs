@@ -142,8 +142,17 @@ fn orthanc(
     }
     let _g = Guard(cmd.spawn().context("Orthanc (Debian package orthanc)")?);
     wait_port(dicom, Duration::from_secs(30))?;
+    settle();
     let wall = storescu(dicom, "ORTHANC", files, nodelay, pdu)?;
     Ok(files.len() as f64 / wall)
+}
+
+/// Writes back what the previous run left dirty in the page cache (untimed), so that no
+/// receiver's timing includes the disk catching up with the one before it: Orthanc with
+/// `SyncStorageArea: false` ends its run with up to a gigabyte not yet on the disk.
+fn settle() {
+    let _ = Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(500));
 }
 
 fn spool_dir_parent(spool: &str) -> Option<PathBuf> {
@@ -237,6 +246,7 @@ fn ours(
             .spawn()?,
     );
     wait_port(dicom, Duration::from_secs(30))?;
+    settle();
     let events = d.join("work/events.jsonl");
     let start = Instant::now();
     let accepted = storescu(dicom, "SLUIS-EDGE", files, true, Some(131_072))?;
