@@ -82,7 +82,9 @@ struct Stream {
 }
 
 impl Stream {
-    fn nonce(&self, last: bool) -> Nonce {
+    /// The next chunk's index and nonce; the counter moves on (a blob of 2^32 chunks is refused).
+    fn next(&mut self, last: bool) -> Result<(u64, Nonce), EnvelopeError> {
+        let index = u64::from(self.counter);
         let mut n = [0u8; 12];
         let (p, rest) = n.split_at_mut(7);
         p.copy_from_slice(&self.prefix);
@@ -91,17 +93,16 @@ impl Stream {
         if let Some(f) = flag.first_mut() {
             *f = u8::from(last);
         }
-        Nonce::assume_unique_for_key(n)
-    }
-
-    /// Seals `chunk` in place and appends its tag.
-    fn seal(&mut self, aad: &[u8], chunk: &mut Vec<u8>, last: bool) -> Result<(), EnvelopeError> {
-        let index = u64::from(self.counter);
-        let nonce = self.nonce(last);
         self.counter = self
             .counter
             .checked_add(1)
             .ok_or(EnvelopeError::Auth(index))?;
+        Ok((index, Nonce::assume_unique_for_key(n)))
+    }
+
+    /// Seals `chunk` in place and appends its tag.
+    fn seal(&mut self, aad: &[u8], chunk: &mut Vec<u8>, last: bool) -> Result<(), EnvelopeError> {
+        let (index, nonce) = self.next(last)?;
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(aad), chunk)
@@ -112,12 +113,7 @@ impl Stream {
 
     /// Opens `chunk` (ciphertext and tag) in place; leaves the plaintext in it.
     fn open(&mut self, aad: &[u8], chunk: &mut Vec<u8>, last: bool) -> Result<(), EnvelopeError> {
-        let index = u64::from(self.counter);
-        let nonce = self.nonce(last);
-        self.counter = self
-            .counter
-            .checked_add(1)
-            .ok_or(EnvelopeError::Auth(index))?;
+        let (index, nonce) = self.next(last)?;
         let n = self
             .key
             .open_in_place(nonce, Aad::from(aad), chunk)
