@@ -145,6 +145,19 @@ pub struct Accounts {
     decoy: String,
 }
 
+/// Opens (or creates) one of the server's SQLite files beside the vault: readable by its owner
+/// only, write-ahead logged, every commit durable.
+pub(crate) fn open_private(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    Ok(conn)
+}
+
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -160,16 +173,9 @@ impl Accounts {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(store)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
+        let conn = open_private(&path).map_err(store)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS account (
+            "CREATE TABLE IF NOT EXISTS account (
                  name TEXT PRIMARY KEY,
                  role TEXT NOT NULL,
                  phc TEXT NOT NULL,

@@ -228,21 +228,14 @@ impl Desk {
     /// Opens (or creates) `desk.sqlite` in `dir`.
     pub fn open(dir: &Path) -> Result<Desk, DeskError> {
         let path = dir.join("desk.sqlite");
-        let conn = Connection::open(&path).map_err(|source| DeskError {
+        let conn = crate::accounts::open_private(&path).map_err(|source| DeskError {
             path: path.clone(),
             source,
         })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
         let desk = Desk { conn, path };
         desk.conn
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 CREATE TABLE IF NOT EXISTS comment (
+                "CREATE TABLE IF NOT EXISTS comment (
                      id INTEGER PRIMARY KEY,
                      scan TEXT NOT NULL,
                      author TEXT NOT NULL,
