@@ -740,33 +740,35 @@ impl Pipeline {
             .limits
             .max_file_bytes
             .saturating_add(FRAME_SLACK)
-            .saturating_add(1 << 20);
+            .saturating_add(MAX_RESULT as u64);
         let hint = usize::try_from(size.min(self.limits.max_file_bytes))
             .unwrap_or(0)
             .saturating_add(1 << 16);
-        let read = stdout
-            .as_mut()
-            .ok_or_else(|| "no pipe".to_string())
-            .and_then(|pipe| read_until(pipe, bound, hint, deadline));
+        let timed_out = || {
+            failed(
+                Rule::WorkerTimeout,
+                format!(
+                    "the sanitiser ran past {} s and was killed",
+                    self.worker.timeout_s
+                ),
+            )
+        };
+        let read = match stdout.as_mut() {
+            Some(pipe) => read_until(pipe, bound, hint, deadline),
+            None => Err(ReadFault::Failed("no pipe".into())),
+        };
         drop(stdout);
         let stdout = match read {
             Ok(bytes) => bytes,
-            Err(why) => {
+            Err(fault) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(if why == TIMED_OUT {
-                    failed(
-                        Rule::WorkerTimeout,
-                        format!(
-                            "the sanitiser ran past {} s and was killed",
-                            self.worker.timeout_s
-                        ),
-                    )
-                } else {
-                    failed(
+                return Err(match fault {
+                    ReadFault::TimedOut => timed_out(),
+                    ReadFault::Failed(why) => failed(
                         Rule::WorkerCrashed,
                         format!("reading the worker's output: {why}"),
-                    )
+                    ),
                 });
             }
         };
@@ -777,13 +779,7 @@ impl Pipeline {
                 Ok(None) if Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(failed(
-                        Rule::WorkerTimeout,
-                        format!(
-                            "the sanitiser ran past {} s and was killed",
-                            self.worker.timeout_s
-                        ),
-                    ));
+                    return Err(timed_out());
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(1)),
                 Err(e) => {
@@ -833,7 +829,13 @@ const PIPELINE_NICE: i32 = 10;
 /// The niceness the link receiver asks for (granted to a privileged process only).
 const RECEIVER_NICE: i32 = -5;
 
-const TIMED_OUT: &str = "timed out";
+/// Why the worker's output could not be read.
+enum ReadFault {
+    /// The deadline passed first.
+    TimedOut,
+    /// The pipe failed.
+    Failed(String),
+}
 
 /// The kernel buffer asked for the worker's output pipe: a 4.5 MB scan crosses it in a few
 /// hand-overs instead of one per 64 KiB (each a pair of context switches).
@@ -841,23 +843,24 @@ const PIPE_BYTES: usize = 1 << 20;
 
 /// Reads the worker's output until it ends, at most `bound` bytes, polling with the deadline
 /// (the pipe is non-blocking): no reader thread per worker, and a worker that neither writes
-/// nor ends is still stopped on time. Errors are [`TIMED_OUT`] or a description.
+/// nor ends is still stopped on time.
 fn read_until(
     pipe: &mut std::process::ChildStdout,
     bound: u64,
     hint: usize,
     deadline: Instant,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReadFault> {
+    let failed = |e: &dyn std::fmt::Display| ReadFault::Failed(e.to_string());
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let mut out = Vec::new();
-    out.try_reserve(hint).map_err(|e| e.to_string())?;
+    out.try_reserve(hint).map_err(|e| failed(&e))?;
     // The kernel may grant less (`fs.pipe-max-size`); 64 KiB still works.
     let _ = rustix::pipe::fcntl_setpipe_size(&*pipe, PIPE_BYTES);
-    rustix::io::ioctl_fionbio(&*pipe, true).map_err(|e| e.to_string())?;
+    rustix::io::ioctl_fionbio(&*pipe, true).map_err(|e| failed(&e))?;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(TIMED_OUT.into());
+            return Err(ReadFault::TimedOut);
         }
         let timeout = Timespec {
             tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
@@ -867,7 +870,7 @@ fn read_until(
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) | Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(failed(&e)),
         }
         let room = bound.saturating_sub(out.len() as u64);
         if room == 0 {
@@ -880,7 +883,7 @@ fn read_until(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(failed(&e)),
         }
     }
 }
@@ -1065,6 +1068,8 @@ struct Frames<W: std::io::Write>(W);
 const FRAME_DATA: usize = 64 << 10;
 /// Bytes the parent reads beyond the largest canonical file it accepts, for frame headers.
 const FRAME_SLACK: u64 = 1 << 20;
+/// The largest result a worker may give (a refusal's detail goes into the quarantine index).
+const MAX_RESULT: usize = 1 << 20;
 
 impl<W: std::io::Write> std::io::Write for Frames<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -1088,7 +1093,8 @@ impl<W: std::io::Write> Frames<W> {
 
 impl Frames<std::io::Sink> {
     /// The result JSON and the canonical bytes; `None` when a frame is cut short or of an
-    /// unknown kind, the result is missing or not last, or the data passes `max_data` bytes.
+    /// unknown kind, the result is missing, not last or larger than [`MAX_RESULT`], or the data
+    /// passes `max_data` bytes.
     fn parse(bytes: &[u8], max_data: u64) -> Option<(&[u8], Vec<u8>)> {
         // One pass to size the output (no copy), one to gather it.
         let mut total = 0u64;
@@ -1097,7 +1103,7 @@ impl Frames<std::io::Sink> {
             let (kind, payload, after) = next_frame(rest)?;
             match kind {
                 b'D' => total = total.saturating_add(payload.len() as u64),
-                b'R' if after.is_empty() => break payload,
+                b'R' if after.is_empty() && payload.len() <= MAX_RESULT => break payload,
                 _ => return None,
             }
             rest = after;
@@ -1180,6 +1186,9 @@ mod tests {
         let mut more = out.clone();
         more.push(b'D');
         assert!(Frames::parse(&more, 1 << 20).is_none());
+        // A result larger than a result may be.
+        let big = framed(&[], &vec![b' '; super::MAX_RESULT + 1]);
+        assert!(Frames::parse(&big, 1 << 20).is_none());
         // An unknown kind.
         let mut odd = out.clone();
         odd[0] = b'X';
