@@ -163,10 +163,8 @@ fn valid_uid(uid: &str) -> bool {
         && !uid.contains("..")
 }
 
-/// A PS3.10 file: preamble, `DICM`, a file meta group written here from the negotiated values,
-/// then the data set's bytes exactly as received.
-/// The preamble and file meta group that make `data` (a dataset as received) a Part 10 file:
-/// the file is this header followed by the data.
+/// The head of a PS3.10 file: preamble, `DICM`, and a file meta group written here from the
+/// negotiated values. The file is this head followed by the data set's bytes exactly as received.
 pub(crate) fn part10_header(sop_class: &str, sop_instance: &str, transfer_syntax: &str) -> Vec<u8> {
     fn meta_element(out: &mut Vec<u8>, element: u16, vr: &[u8; 2], value: &[u8]) {
         out.extend_from_slice(&2u16.to_le_bytes());

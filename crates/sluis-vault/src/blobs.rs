@@ -11,7 +11,12 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::envelope::HashKind;
+use crate::envelope::{BLAKE3_MARK, HashKind};
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The digest of a blob, and which digest it is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21,9 +26,6 @@ pub struct BlobAddress {
     /// The digest.
     pub digest: [u8; 32],
 }
-
-/// What a BLAKE3 address begins with.
-const BLAKE3_PREFIX: &str = "b3-";
 
 impl BlobAddress {
     /// A BLAKE3 address.
@@ -44,7 +46,7 @@ impl BlobAddress {
 
     /// Parses `b3-` and 64 lower-case hex digits, or 64 lower-case hex digits (SHA-256).
     pub fn parse(name: &str) -> Option<Self> {
-        match name.strip_prefix(BLAKE3_PREFIX) {
+        match name.strip_prefix(BLAKE3_MARK) {
             Some(hex) => Self::parse_hex(hex).map(Self::blake3),
             None => Self::parse_hex(name).map(Self::sha256),
         }
@@ -52,7 +54,7 @@ impl BlobAddress {
 
     /// The digest in hex, without the kind.
     pub fn hex(&self) -> String {
-        self.digest.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.digest)
     }
 
     fn parse_hex(hex: &str) -> Option<[u8; 32]> {
@@ -74,7 +76,7 @@ impl BlobAddress {
 impl fmt::Display for BlobAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.hash == HashKind::Blake3 {
-            f.write_str(BLAKE3_PREFIX)?;
+            f.write_str(BLAKE3_MARK)?;
         }
         f.write_str(&self.hex())
     }

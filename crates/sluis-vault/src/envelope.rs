@@ -173,6 +173,9 @@ pub enum HashKind {
     Blake3,
 }
 
+/// What a BLAKE3 blob address or content tag begins with; those made from SHA-256 are unmarked.
+pub(crate) const BLAKE3_MARK: &str = "b3-";
+
 enum PlainHasher {
     Sha256(Sha256),
     Blake3(Box<blake3::Hasher>),

@@ -34,9 +34,9 @@ use sluis_audit::{
 };
 use sluis_scan::{DicosObject, Refusal, SanitisedScan};
 
-use crate::blobs::{BlobAddress, BlobError, BlobStore, FsBlobStore};
+use crate::blobs::{BlobAddress, BlobError, BlobStore, FsBlobStore, hex};
 use crate::config::{Config, ConfigError, class_of};
-use crate::envelope::{self, Dek, EnvelopeError, HashKind};
+use crate::envelope::{self, BLAKE3_MARK, Dek, EnvelopeError, HashKind};
 use crate::index::{
     Decision, Filter, Index, IndexError, Kind, ObjectRow, PendingAction, QuarantineMeta, ScanMeta,
     SqliteIndex, State,
@@ -271,18 +271,10 @@ fn add(at: &str, d: std::time::Duration) -> String {
     rfc3339(later)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn random_id(prefix: &str) -> Result<String, VaultError> {
     let r = sluis_audit::keys::random_32().map_err(|e| VaultError::Io(e.to_string()))?;
     Ok(format!("{prefix}-{}", hex(r.get(..16).unwrap_or_default())))
 }
-
-/// The associated data a wrapped key is bound to.
-/// The prefix of content tags made from BLAKE3; tags without it were made from SHA-256.
-const BLAKE3_TAG: &str = "b3-";
 
 /// An object's content tag: the index secret's HMAC of the plaintext's digest. Equal content
 /// gives equal tags (so a scan stored twice is kept once) without the index revealing a digest
@@ -292,13 +284,14 @@ const BLAKE3_TAG: &str = "b3-";
 fn content_tag(secret: &IndexSecret, kind: HashKind, digest: &[u8; 32]) -> String {
     match kind {
         HashKind::Blake3 => format!(
-            "{BLAKE3_TAG}{}",
+            "{BLAKE3_MARK}{}",
             hex(&secret.tag("sluis content blake3", digest))
         ),
         HashKind::Sha256 => hex(&secret.tag("sluis content", digest)),
     }
 }
 
+/// The associated data a wrapped key is bound to.
 fn key_aad(id: &str, blob: &BlobAddress) -> Vec<u8> {
     format!("sluis-dek/1\n{id}\n{blob}").into_bytes()
 }
@@ -799,7 +792,7 @@ impl Vault {
             .read(&row.blob)
             .map_err(|e| damaged(e.to_string()))?;
         let mut out = Vec::with_capacity(usize::try_from(row.plain_size).unwrap_or(0).min(1 << 30));
-        let digest = if row.content_tag.starts_with(BLAKE3_TAG) {
+        let digest = if row.content_tag.starts_with(BLAKE3_MARK) {
             HashKind::Blake3
         } else {
             HashKind::Sha256
