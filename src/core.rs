@@ -10,7 +10,6 @@
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -27,6 +26,7 @@ use sluis_vault::Vault;
 
 use crate::Failure;
 use crate::service::{self, Check, load_toml, resolve};
+use crate::zygote::Zygote;
 
 /// `sluis core`.
 #[derive(Debug, ClapArgs)]
@@ -324,12 +324,15 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
                     // buffer holds a few milliseconds of the link, and what overflows is lost (reported,
                     // but lost). Pipeline threads, and the workers they start, yield to it.
                     lower_priority();
+                    // This pipeline's zygote, started by the first object (so it inherits the
+                    // priority), forks the worker of every object.
+                    let mut zygote = None;
                     loop {
                         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         let Ok((id, path, meta, queued)) = job else {
                             break;
                         };
-                        p.object(id, &path, &meta, queued);
+                        p.object(&mut zygote, id, &path, &meta, queued);
                     }
                 })?,
         );
@@ -534,7 +537,7 @@ impl Pipeline {
         match ev {
             Event::Delivered(o) => {
                 let meta = o.meta().to_string();
-                self.object(o.id(), o.location(), &meta, Instant::now());
+                self.object(&mut None, o.id(), o.location(), &meta, Instant::now());
             }
             Event::Lost(l) => {
                 let detail = format!("object {} lost: {}", l.id, l.reason);
@@ -587,10 +590,17 @@ impl Pipeline {
     }
 
     /// One verified object: worker, vault, event. The file is removed only once the vault has it.
-    fn object(&self, id: u64, path: &Path, meta: &str, queued: Instant) {
+    fn object(
+        &self,
+        zygote: &mut Option<Zygote>,
+        id: u64,
+        path: &Path,
+        meta: &str,
+        queued: Instant,
+    ) {
         let started = Instant::now();
         let source = source_of(id, meta);
-        let result = self.run_worker(path);
+        let result = self.run_worker(zygote, path);
         let worker_ms = started.elapsed().as_millis() as u64;
         let actor = self.vault.system_actor();
         let t = sluis_vault::vault::now();
@@ -601,6 +611,7 @@ impl Pipeline {
                     network_isolated,
                 },
                 canonical,
+                worker_pid,
             )) => {
                 // The worker's output is parsed again here, as hostile as anything from the
                 // enclave: a compromised worker cannot hand the vault anything but a scan that
@@ -614,7 +625,7 @@ impl Pipeline {
                                 self.metrics.stored.inc();
                             }
                             Some(
-                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "source": source, "ms": started.elapsed().as_millis() as u64, "worker_ms": worker_ms, "queued_ms": started.duration_since(queued).as_millis() as u64}),
+                                serde_json::json!({"time": t, "event": "stored", "edge_id": id, "scan": stored.id, "log_index": stored.log_index, "duplicate": stored.duplicate, "dropped": dropped, "network_isolated": network_isolated, "worker_pid": worker_pid, "source": source, "ms": started.elapsed().as_millis() as u64, "worker_ms": worker_ms, "queued_ms": started.duration_since(queued).as_millis() as u64}),
                             )
                         }
                         Err(e) => {
@@ -636,7 +647,7 @@ impl Pipeline {
                     ),
                 }
             }
-            Ok((WorkerResult::Refused { refusal }, _)) => {
+            Ok((WorkerResult::Refused { refusal }, _, _)) => {
                 self.quarantine(id, path, &source, &refusal)
             }
             Err(refusal) => {
@@ -686,33 +697,22 @@ impl Pipeline {
         }
     }
 
-    /// Runs `sluis core-worker` on one object, within the limits; a crash or timeout becomes a
-    /// refusal so that the input goes to quarantine with the reason.
-    /// The worker opens no file: the object is its standard input, and it answers on its
-    /// standard output in frames (see [`Frames`]): the canonical DICOS, then its result.
-    fn run_worker(&self, input: &Path) -> Result<(WorkerResult, Vec<u8>), Refusal> {
+    /// Sanitises one object in a worker forked by this pipeline's zygote (started here on first
+    /// use, and again after it failed), within the limits; a crash or timeout becomes a refusal
+    /// so that the input goes to quarantine with the reason. The worker opens no file: the
+    /// object is its standard input, and it answers on its standard output, a pipe, in frames
+    /// (see [`Frames`]): the canonical DICOS, then its result. Also returns the worker's id.
+    fn run_worker(
+        &self,
+        zygote: &mut Option<Zygote>,
+        input: &Path,
+    ) -> Result<(WorkerResult, Vec<u8>, u32), Refusal> {
         let failed = |rule: Rule, detail: String| Refusal {
             rule,
             location: Location::default(),
             detail,
             fault: sluis_scan::Fault::Internal,
         };
-        let exe = std::env::current_exe()
-            .map_err(|e| failed(Rule::WorkerCrashed, format!("no executable: {e}")))?;
-        let mut cmd = std::process::Command::new(exe);
-        if let Some(l) = &self.limits_file {
-            cmd.arg("--limits").arg(l);
-        }
-        cmd.arg("core-worker")
-            .arg("--address-space-mb")
-            .arg(self.worker.address_space_mb.to_string())
-            .arg("--cpu-seconds")
-            .arg(self.worker.cpu_seconds.to_string())
-            .arg("--open-files")
-            .arg(self.worker.open_files.to_string());
-        if self.worker.isolate_network {
-            cmd.arg("--isolate-network");
-        }
         let object = std::fs::File::open(input).map_err(|e| {
             failed(
                 Rule::WorkerCrashed,
@@ -720,20 +720,27 @@ impl Pipeline {
             )
         })?;
         let size = object.metadata().map_or(0, |m| m.len());
-        let mut child = cmd
-            .stdin(Stdio::from(object))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .env_clear()
-            .spawn()
-            .map_err(|e| {
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| failed(Rule::WorkerCrashed, format!("no pipe for the worker: {e}")))?;
+        let mut z = match zygote.take() {
+            Some(z) => z,
+            None => Zygote::spawn(self.limits_file.as_deref(), &self.worker).map_err(|e| {
                 failed(
                     Rule::WorkerCrashed,
-                    format!("the worker did not start: {e}"),
+                    format!("the worker zygote did not start: {e}"),
                 )
-            })?;
+            })?,
+        };
+        // On any fault of the zygote itself it is dropped (killed) and a new one starts next time.
+        let worker = z.start(&object, write_end).map_err(|e| {
+            failed(
+                Rule::WorkerCrashed,
+                format!("the worker did not start: {e}"),
+            )
+        })?;
+        drop(object);
         let deadline = Instant::now() + Duration::from_secs(self.worker.timeout_s);
-        let mut stdout = child.stdout.take();
+        let mut pipe = std::fs::File::from(read_end);
         // Read within the limits: a compromised worker may write anything. What it writes past
         // them is not read, and the frames then do not parse.
         let bound = self
@@ -753,16 +760,14 @@ impl Pipeline {
                 ),
             )
         };
-        let read = match stdout.as_mut() {
-            Some(pipe) => read_until(pipe, bound, hint, deadline),
-            None => Err(ReadFault::Failed("no pipe".into())),
-        };
-        drop(stdout);
+        let read = read_until(&mut pipe, bound, hint, deadline);
+        drop(pipe);
         let stdout = match read {
             Ok(bytes) => bytes,
             Err(fault) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                if z.kill(worker).is_ok() {
+                    *zygote = Some(z);
+                }
                 return Err(match fault {
                     ReadFault::TimedOut => timed_out(),
                     ReadFault::Failed(why) => failed(
@@ -773,27 +778,26 @@ impl Pipeline {
             }
         };
         // Its output ended: the worker has closed it, normally by exiting.
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(timed_out());
+        let status = match z.wait(deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                if z.kill(worker).is_ok() {
+                    *zygote = Some(z);
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-                Err(e) => {
-                    return Err(failed(
-                        Rule::WorkerCrashed,
-                        format!("waiting for the worker: {e}"),
-                    ));
-                }
+                return Err(timed_out());
+            }
+            Err(e) => {
+                return Err(failed(
+                    Rule::WorkerCrashed,
+                    format!("waiting for the worker: {e}"),
+                ));
             }
         };
+        *zygote = Some(z);
         let parsed = Frames::parse(&stdout, self.limits.max_file_bytes).and_then(|(json, data)| {
             serde_json::from_slice::<WorkerResult>(json)
                 .ok()
-                .map(|r| (r, data))
+                .map(|r| (r, data, worker.pid()))
         });
         match parsed {
             Some(r) if status.code().is_some_and(|c| c <= 1) => Ok(r),
@@ -845,7 +849,7 @@ const PIPE_BYTES: usize = 1 << 20;
 /// (the pipe is non-blocking): no reader thread per worker, and a worker that neither writes
 /// nor ends is still stopped on time.
 fn read_until(
-    pipe: &mut std::process::ChildStdout,
+    pipe: &mut std::fs::File,
     bound: u64,
     hint: usize,
     deadline: Instant,
@@ -980,9 +984,9 @@ fn check(args: &Args) -> Result<(), Failure> {
     c.finish()
 }
 
-/// `sluis core-worker` (internal): sanitise one object, read from standard input (a regular
-/// file), under resource limits; the canonical DICOS and the result go to standard output in
-/// frames.
+/// `sluis core-zygote` (internal): forks a worker per object (see `crate::zygote`); each
+/// sanitises one object, read from standard input (a regular file), under resource limits, and
+/// writes the canonical DICOS and the result to standard output in frames.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct WorkerArgs {
     #[arg(long)]
@@ -992,10 +996,16 @@ pub(crate) struct WorkerArgs {
     #[arg(long)]
     open_files: u64,
     #[arg(long)]
-    isolate_network: bool,
+    pub isolate_network: bool,
 }
 
-pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> {
+/// The body of a forked worker (see `crate::zygote`): the limits apply, then the object on
+/// standard input (a regular file) is sanitised to standard output in frames.
+pub(crate) fn sanitise_worker(
+    args: &WorkerArgs,
+    limits: &Limits,
+    network_isolated: bool,
+) -> Result<(), Failure> {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let set = |r: Resource, v: u64| {
         setrlimit(
@@ -1013,8 +1023,6 @@ pub(crate) fn worker(args: &WorkerArgs, limits: &Limits) -> Result<(), Failure> 
     // It writes no file; were it made to, none could be larger than the parent accepts.
     set(Resource::Fsize, limits.max_file_bytes)?;
 
-    let network_isolated = args.isolate_network && isolate_network();
-    // Standard input is the verified object, a regular file (so it can seek).
     use std::os::fd::AsFd as _;
     let input = std::fs::File::from(
         std::io::stdin()
@@ -1136,8 +1144,8 @@ fn next_frame(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// Moves this (single-threaded) process into a new, empty network namespace.
-#[allow(deprecated)] // `unshare` is deprecated for multi-threaded callers; the worker has one thread.
-fn isolate_network() -> bool {
+#[allow(deprecated)] // `unshare` is deprecated for multi-threaded callers; the zygote has one thread.
+pub(crate) fn isolate_network() -> bool {
     rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNET).is_ok()
 }
 

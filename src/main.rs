@@ -20,6 +20,7 @@ mod user;
 mod vault;
 mod watch;
 mod witness;
+mod zygote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,9 +71,9 @@ enum Command {
     /// The customs side of the one-way link: receive, sanitise in a capped worker, store, log.
     #[command(after_help = EXIT_CODES)]
     Core(core::Args),
-    /// Internal: the sanitiser worker process `sluis core` runs for each object.
+    /// Internal: forks the sanitiser worker process of each object for `sluis core`.
     #[command(hide = true)]
-    CoreWorker(core::WorkerArgs),
+    CoreZygote(core::WorkerArgs),
     /// The analyst workstation's server (over a vault no core holds; a core serves it itself).
     #[command(after_help = EXIT_CODES)]
     Serve(serve::ServeArgs),
@@ -174,7 +175,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
-        Command::CoreWorker(args) => core::worker(&args, &limits),
+        Command::CoreZygote(args) => zygote::serve(&args, &limits),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
