@@ -7,9 +7,10 @@
 //! pipeline (worker -> vault -> audit -> events). They meet at a channel of events; verified
 //! objects wait in `work/link/ready/` until the vault has them, so a crash loses nothing.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -395,14 +396,23 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     Ok(())
 }
 
-/// Writes the ledger off the receiver's thread: the receiver hands over a copy whenever it
-/// changes and goes on receiving; a thread writes the newest copy (fsynced), coalescing those
-/// that arrive while it writes. A ledger that lags after a crash is safe: an object delivered
-/// but not yet in the saved ledger is reported lost and accepted again on replay (the vault
-/// keeps one copy); one marked delivered is pending until the vault confirms it.
+/// The least time between two writes of the ledger.
+const LEDGER_EVERY: Duration = Duration::from_millis(100);
+
 /// The newest ledger not yet written, and whether to stop; with its condition variable.
 type SaverSlot = std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::sync::Condvar)>;
 
+/// Writes the ledger off the receiver's thread: the receiver hands over a copy whenever it
+/// changes and goes on receiving; a thread writes the newest copy (fsynced), at most once per
+/// [`LEDGER_EVERY`], coalescing those that arrive meanwhile. Each write replaces the file (a new
+/// inode, the old one freed): on ext4 without a journal every freed inode is skipped by the
+/// next allocations for minutes (`recently_deleted`), so that writing the ledger on every change
+/// (about two per scan) made each new blob's inode cost more; the profile of the intake
+/// benchmark showed 8 % of the core's CPU there, with the vault's own new files.
+///
+/// A ledger that lags after a crash is safe: an object delivered but not yet in the saved
+/// ledger is reported lost and accepted again on replay (the vault keeps one copy); one marked
+/// delivered is pending until the vault confirms it.
 struct LedgerSaver {
     slot: SaverSlot,
     path: PathBuf,
@@ -417,19 +427,37 @@ impl LedgerSaver {
         ));
         let (s, p) = (slot.clone(), path.clone());
         let thread = std::thread::spawn(move || {
+            let mut last: Option<Instant> = None;
             loop {
                 let (next, done) = {
                     let (m, cv) = &*s;
                     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-                    while g.0.is_none() && !g.1 {
-                        g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if g.1 {
+                            break;
+                        }
+                        let due = last.map(|t| t + LEDGER_EVERY);
+                        match due {
+                            _ if g.0.is_none() => {
+                                g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                            }
+                            Some(due) if Instant::now() < due => {
+                                let left = due.saturating_duration_since(Instant::now());
+                                g = cv
+                                    .wait_timeout(g, left)
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .0;
+                            }
+                            _ => break,
+                        }
                     }
                     (g.0.take(), g.1)
                 };
-                if let Some(l) = next
-                    && let Err(e) = write_json_atomic(&p, &l)
-                {
-                    tracing::error!(error = %e, "ledger not saved");
+                if let Some(l) = next {
+                    last = Some(Instant::now());
+                    if let Err(e) = write_json_atomic(&p, &l) {
+                        tracing::error!(error = %e, "ledger not saved");
+                    }
                 }
                 if done {
                     return;
@@ -741,13 +769,6 @@ impl Pipeline {
         drop(object);
         let deadline = Instant::now() + Duration::from_secs(self.worker.timeout_s);
         let mut pipe = std::fs::File::from(read_end);
-        // Read within the limits: a compromised worker may write anything. What it writes past
-        // them is not read, and the frames then do not parse.
-        let bound = self
-            .limits
-            .max_file_bytes
-            .saturating_add(FRAME_SLACK)
-            .saturating_add(MAX_RESULT as u64);
         let hint = usize::try_from(size.min(self.limits.max_file_bytes))
             .unwrap_or(0)
             .saturating_add(1 << 16);
@@ -760,17 +781,38 @@ impl Pipeline {
                 ),
             )
         };
-        let read = read_until(&mut pipe, bound, hint, deadline);
+        let crashed = |status: ExitStatus, why: &str| {
+            use std::os::unix::process::ExitStatusExt as _;
+            let how = match (status.code(), status.signal()) {
+                (_, Some(sig)) => format!("killed by signal {sig}"),
+                (Some(c), None) => format!("exit status {c}"),
+                (None, None) => "ended".to_string(),
+            };
+            failed(
+                Rule::WorkerCrashed,
+                format!(
+                    "the sanitiser worker {how}{why} (limits: {} MiB address space, {} s CPU)",
+                    self.worker.address_space_mb, self.worker.cpu_seconds
+                ),
+            )
+        };
+        // Read within the limits: a compromised worker may write anything, and reading stops
+        // at the first frame that breaks them.
+        let read = read_worker_output(&mut pipe, self.limits.max_file_bytes, hint, deadline);
         drop(pipe);
-        let stdout = match read {
-            Ok(bytes) => bytes,
+        let (json, canonical) = match read {
+            Ok(frames) => frames,
             Err(fault) => {
-                if z.kill(worker).is_ok() {
+                let status = z.kill(worker);
+                if status.is_ok() {
                     *zygote = Some(z);
                 }
-                return Err(match fault {
-                    ReadFault::TimedOut => timed_out(),
-                    ReadFault::Failed(why) => failed(
+                return Err(match (fault, status) {
+                    (ReadFault::TimedOut, _) => timed_out(),
+                    (ReadFault::Malformed(why), Ok(status)) => {
+                        crashed(status, &format!(", its output {why}"))
+                    }
+                    (ReadFault::Failed(why) | ReadFault::Malformed(why), _) => failed(
                         Rule::WorkerCrashed,
                         format!("reading the worker's output: {why}"),
                     ),
@@ -794,28 +836,10 @@ impl Pipeline {
             }
         };
         *zygote = Some(z);
-        let parsed = Frames::parse(&stdout, self.limits.max_file_bytes).and_then(|(json, data)| {
-            serde_json::from_slice::<WorkerResult>(json)
-                .ok()
-                .map(|r| (r, data, worker.pid()))
-        });
-        match parsed {
-            Some(r) if status.code().is_some_and(|c| c <= 1) => Ok(r),
-            _ => {
-                use std::os::unix::process::ExitStatusExt as _;
-                let how = match (status.code(), status.signal()) {
-                    (_, Some(sig)) => format!("killed by signal {sig}"),
-                    (Some(c), None) => format!("exit status {c}"),
-                    (None, None) => "ended".to_string(),
-                };
-                Err(failed(
-                    Rule::WorkerCrashed,
-                    format!(
-                        "the sanitiser worker {how} (limits: {} MiB address space, {} s CPU)",
-                        self.worker.address_space_mb, self.worker.cpu_seconds
-                    ),
-                ))
-            }
+        match serde_json::from_slice::<WorkerResult>(&json) {
+            Ok(r) if status.code().is_some_and(|c| c <= 1) => Ok((r, canonical, worker.pid())),
+            Ok(_) => Err(crashed(status, "")),
+            Err(_) => Err(crashed(status, ", its result unreadable")),
         }
     }
 }
@@ -839,29 +863,30 @@ enum ReadFault {
     TimedOut,
     /// The pipe failed.
     Failed(String),
+    /// The frames broke their rules (what is wrong, as "its output ..." goes on).
+    Malformed(String),
 }
 
 /// The kernel buffer asked for the worker's output pipe: a 4.5 MB scan crosses it in a few
 /// hand-overs instead of one per 64 KiB (each a pair of context switches).
 const PIPE_BYTES: usize = 1 << 20;
 
-/// Reads the worker's output until it ends, at most `bound` bytes, polling with the deadline
-/// (the pipe is non-blocking): no reader thread per worker, and a worker that neither writes
-/// nor ends is still stopped on time.
-fn read_until(
+/// Reads the worker's output from its pipe until it ends, polling with the deadline (the pipe
+/// is non-blocking): no reader thread per worker, and a worker that neither writes nor ends is
+/// still stopped on time.
+fn read_worker_output(
     pipe: &mut std::fs::File,
-    bound: u64,
+    max_data: u64,
     hint: usize,
     deadline: Instant,
-) -> Result<Vec<u8>, ReadFault> {
+) -> Result<(Vec<u8>, Vec<u8>), ReadFault> {
     let failed = |e: &dyn std::fmt::Display| ReadFault::Failed(e.to_string());
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut out = Vec::new();
-    out.try_reserve(hint).map_err(|e| failed(&e))?;
     // The kernel may grant less (`fs.pipe-max-size`); 64 KiB still works.
     let _ = rustix::pipe::fcntl_setpipe_size(&*pipe, PIPE_BYTES);
     rustix::io::ioctl_fionbio(&*pipe, true).map_err(|e| failed(&e))?;
-    loop {
+    let fd = pipe.try_clone().map_err(|e| failed(&e))?;
+    let wait = || loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ReadFault::TimedOut);
@@ -870,26 +895,92 @@ fn read_until(
             tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(left.subsec_nanos()),
         };
-        let mut fds = [PollFd::new(&*pipe, PollFlags::IN)];
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
-            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-            Ok(_) => {}
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            Ok(_) => return Ok(()),
             Err(e) => return Err(failed(&e)),
         }
-        let room = bound.saturating_sub(out.len() as u64);
-        if room == 0 {
-            return Ok(out);
-        }
-        match (&mut *pipe).take(room).read_to_end(&mut out) {
-            Ok(_) => return Ok(out),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(failed(&e)),
+    };
+    read_frames(pipe, max_data, hint, wait)
+}
+
+/// Reads frames (see [`Frames`]) until the stream ends: `(result JSON, canonical bytes)`. Each
+/// `D` payload is read straight onto the end of the canonical bytes, never gathered from a copy
+/// of the stream. Refused: a frame cut short or of an unknown kind, data past `max_data`, a
+/// result larger than [`MAX_RESULT`], no result, or anything after it. `wait` is called when the
+/// stream has nothing yet (a non-blocking pipe).
+fn read_frames<R: Read>(
+    r: &mut R,
+    max_data: u64,
+    hint: usize,
+    mut wait: impl FnMut() -> Result<(), ReadFault>,
+) -> Result<(Vec<u8>, Vec<u8>), ReadFault> {
+    let malformed = |why: &str| ReadFault::Malformed(why.to_string());
+    let mut data = Vec::new();
+    data.try_reserve(hint)
+        .map_err(|e| ReadFault::Failed(e.to_string()))?;
+    let mut head = Vec::with_capacity(5);
+    loop {
+        head.clear();
+        take_into(r, &mut head, 5, &mut wait)?;
+        let (kind, len) = match head.as_slice() {
+            [] => return Err(malformed("ended without a result")),
+            &[kind, a, b, c, d] => (kind, u32::from_le_bytes([a, b, c, d])),
+            _ => return Err(malformed("was cut short in a frame header")),
+        };
+        let len = usize::try_from(len).map_err(|_| malformed("has a frame too large"))?;
+        match kind {
+            b'D' => {
+                if (data.len() as u64).saturating_add(len as u64) > max_data {
+                    return Err(malformed("passed the largest file accepted"));
+                }
+                let want = data.len().saturating_add(len);
+                take_into(r, &mut data, len, &mut wait)?;
+                if data.len() < want {
+                    return Err(malformed("was cut short in a data frame"));
+                }
+            }
+            b'R' => {
+                if len > MAX_RESULT {
+                    return Err(malformed("has a result larger than 1 MiB"));
+                }
+                let mut json = Vec::new();
+                take_into(r, &mut json, len, &mut wait)?;
+                if json.len() < len {
+                    return Err(malformed("was cut short in the result"));
+                }
+                let mut after = Vec::new();
+                take_into(r, &mut after, 1, &mut wait)?;
+                if !after.is_empty() {
+                    return Err(malformed("went on after the result"));
+                }
+                return Ok((json, data));
+            }
+            _ => return Err(malformed("has a frame of an unknown kind")),
         }
     }
+}
+
+/// Appends `n` bytes from `r` to `buf`, fewer only where the stream ends.
+fn take_into<R: Read>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    n: usize,
+    wait: &mut impl FnMut() -> Result<(), ReadFault>,
+) -> Result<(), ReadFault> {
+    let target = buf.len().saturating_add(n);
+    while buf.len() < target {
+        let want = (target - buf.len()) as u64;
+        match r.take(want).read_to_end(buf) {
+            // Either all of it, or the end of the stream.
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait()?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadFault::Failed(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// The edge's meta as a short source string for the quarantine index (untrusted text: only
@@ -1074,8 +1165,6 @@ struct Frames<W: std::io::Write>(W);
 
 /// The canonical DICOS bytes the worker buffers before it writes a frame.
 const FRAME_DATA: usize = 64 << 10;
-/// Bytes the parent reads beyond the largest canonical file it accepts, for frame headers.
-const FRAME_SLACK: u64 = 1 << 20;
 /// The largest result a worker may give (a refusal's detail goes into the quarantine index).
 const MAX_RESULT: usize = 1 << 20;
 
@@ -1099,48 +1188,9 @@ impl<W: std::io::Write> Frames<W> {
     }
 }
 
-impl Frames<std::io::Sink> {
-    /// The result JSON and the canonical bytes; `None` when a frame is cut short or of an
-    /// unknown kind, the result is missing, not last or larger than [`MAX_RESULT`], or the data
-    /// passes `max_data` bytes.
-    fn parse(bytes: &[u8], max_data: u64) -> Option<(&[u8], Vec<u8>)> {
-        // One pass to size the output (no copy), one to gather it.
-        let mut total = 0u64;
-        let mut rest = bytes;
-        let json = loop {
-            let (kind, payload, after) = next_frame(rest)?;
-            match kind {
-                b'D' => total = total.saturating_add(payload.len() as u64),
-                b'R' if after.is_empty() && payload.len() <= MAX_RESULT => break payload,
-                _ => return None,
-            }
-            rest = after;
-        };
-        if total > max_data {
-            return None;
-        }
-        let mut data = Vec::new();
-        data.try_reserve_exact(usize::try_from(total).ok()?).ok()?;
-        let mut rest = bytes;
-        while let Some((b'D', payload, after)) = next_frame(rest) {
-            data.extend_from_slice(payload);
-            rest = after;
-        }
-        Some((json, data))
-    }
-}
-
 fn frame_head(kind: u8, len: usize) -> [u8; 5] {
     let l = u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
     [kind, l[0], l[1], l[2], l[3]]
-}
-
-/// (kind, payload, rest) of the first frame, if it is whole.
-fn next_frame(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&kind, rest) = bytes.split_first()?;
-    let (len, rest) = rest.split_first_chunk::<4>()?;
-    let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-    Some((kind, rest.get(..len)?, rest.get(len..)?))
 }
 
 /// Moves this (single-threaded) process into a new, empty network namespace.
@@ -1167,43 +1217,76 @@ mod tests {
         f.0
     }
 
+    /// Reads framed bytes as the core reads a worker's pipe, `step` bytes at a time, as if the
+    /// pipe had nothing more between them.
+    fn read(bytes: &[u8], max: u64, step: usize) -> Result<(Vec<u8>, Vec<u8>), String> {
+        struct Trickle<'a>(&'a [u8], usize, bool);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                // Every other call finds the pipe empty.
+                self.2 = !self.2;
+                if self.2 && !self.0.is_empty() {
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                let n = buf.len().min(self.1).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut waits = 0;
+        super::read_frames(&mut Trickle(bytes, step, false), max, 16, || {
+            waits += 1;
+            Ok(())
+        })
+        .map_err(|f| match f {
+            super::ReadFault::Malformed(why) => why,
+            super::ReadFault::Failed(why) => format!("failed: {why}"),
+            super::ReadFault::TimedOut => "timed out".into(),
+        })
+    }
+
     #[test]
     fn worker_frames_give_back_the_bytes_and_the_result() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let out = framed(&data, b"{\"result\":\"x\"}");
-        let (json, back) = Frames::parse(&out, 1 << 20).unwrap();
-        assert_eq!(json, b"{\"result\":\"x\"}");
-        assert_eq!(back, data);
+        for step in [1, 3, 4096, usize::MAX] {
+            let (json, back) = read(&out, 1 << 20, step).unwrap();
+            assert_eq!(json, b"{\"result\":\"x\"}");
+            assert_eq!(back, data, "step {step}");
+        }
         // Nothing but a result.
         let empty = framed(&[], b"{}");
-        let (json, back) = Frames::parse(&empty, 0).unwrap();
-        assert_eq!((json, back.len()), (&b"{}"[..], 0));
+        let (json, back) = read(&empty, 0, 7).unwrap();
+        assert_eq!((&json[..], back.len()), (&b"{}"[..], 0));
     }
 
     #[test]
     fn malformed_worker_frames_are_refused() {
         let data = vec![7u8; 5000];
         let out = framed(&data, b"{}");
+        let refused = |bytes: &[u8], max: u64| read(bytes, max, 1000).unwrap_err();
         // More data than the limit.
-        assert!(Frames::parse(&out, 4999).is_none());
+        assert_eq!(refused(&out, 4999), "passed the largest file accepted");
         // Cut anywhere: inside the result, inside a header, before the result.
         for cut in [out.len() - 1, out.len() - 3, out.len() - 7, 3, 0] {
-            assert!(Frames::parse(&out[..cut], 1 << 20).is_none(), "cut {cut}");
+            assert!(read(&out[..cut], 1 << 20, 1000).is_err(), "cut {cut}");
         }
+        assert_eq!(refused(&[], 1 << 20), "ended without a result");
         // Something after the result.
         let mut more = out.clone();
         more.push(b'D');
-        assert!(Frames::parse(&more, 1 << 20).is_none());
+        assert_eq!(refused(&more, 1 << 20), "went on after the result");
         // A result larger than a result may be.
         let big = framed(&[], &vec![b' '; super::MAX_RESULT + 1]);
-        assert!(Frames::parse(&big, 1 << 20).is_none());
+        assert_eq!(refused(&big, 1 << 20), "has a result larger than 1 MiB");
         // An unknown kind.
         let mut odd = out.clone();
         odd[0] = b'X';
-        assert!(Frames::parse(&odd, 1 << 20).is_none());
+        assert_eq!(refused(&odd, 1 << 20), "has a frame of an unknown kind");
         // A length past the end.
         let mut long = out;
         long[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(Frames::parse(&long, u64::MAX).is_none());
+        assert_eq!(refused(&long, u64::MAX), "was cut short in a data frame");
     }
 }

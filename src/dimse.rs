@@ -281,7 +281,10 @@ fn association(
         .collect();
     let mut command = Vec::new();
     let mut pending: Option<(Command, u8)> = None;
+    // The object as it will be spooled: the Part 10 head, written when the command arrives,
+    // then the data set as received.
     let mut data: Vec<u8> = Vec::new();
+    let mut head = 0usize;
     let mut too_large = false;
     loop {
         let pdu = assoc.receive()?;
@@ -305,8 +308,21 @@ fn association(
                                     assoc.send(&command_pdu(v.presentation_context_id, rsp))?;
                                 }
                                 C_STORE_RQ if c.has_data => {
-                                    pending = Some((c, v.presentation_context_id));
                                     data.clear();
+                                    head = 0;
+                                    let ts = transfer_syntax(&contexts, v.presentation_context_id);
+                                    if valid_uid(&c.sop_class)
+                                        && valid_uid(&c.sop_instance)
+                                        && valid_uid(&ts)
+                                    {
+                                        data.extend_from_slice(&part10_header(
+                                            &c.sop_class,
+                                            &c.sop_instance,
+                                            &ts,
+                                        ));
+                                        head = data.len();
+                                    }
+                                    pending = Some((c, v.presentation_context_id));
                                     too_large = false;
                                 }
                                 other => anyhow::bail!("unsupported command 0x{other:04X}"),
@@ -316,9 +332,10 @@ fn association(
                             let Some((c, pcid)) = pending.as_ref() else {
                                 anyhow::bail!("data without a C-STORE command");
                             };
-                            if data.len() as u64 + v.data.len() as u64 > cfg.max_object_bytes {
+                            let received = data.len().saturating_sub(head) as u64;
+                            if received + v.data.len() as u64 > cfg.max_object_bytes {
                                 too_large = true;
-                                data = Vec::new();
+                                data.clear();
                             }
                             if !too_large {
                                 data.extend_from_slice(&v.data);
@@ -326,14 +343,14 @@ fn association(
                             if !v.is_last {
                                 continue;
                             }
-                            let ts = contexts
-                                .iter()
-                                .find(|(id, _)| id == pcid)
-                                .map(|(_, ts)| ts.trim_end_matches('\0').to_string())
-                                .unwrap_or_default();
-                            let status = store(
-                                c, &ts, &data, too_large, &calling, &peer, spool, metrics, wake,
-                            );
+                            let ts = transfer_syntax(&contexts, *pcid);
+                            let received = Received {
+                                bytes: &mut data,
+                                head,
+                                too_large,
+                            };
+                            let status =
+                                store(c, &ts, received, &calling, &peer, spool, metrics, wake);
                             let rsp = response(C_STORE_RSP, c, status);
                             let pcid = *pcid;
                             pending = None;
@@ -359,28 +376,48 @@ fn association(
     }
 }
 
+/// The negotiated transfer syntax of a presentation context.
+fn transfer_syntax(contexts: &[(u8, String)], pcid: u8) -> String {
+    contexts
+        .iter()
+        .find(|(id, _)| *id == pcid)
+        .map(|(_, ts)| ts.trim_end_matches('\0').to_string())
+        .unwrap_or_default()
+}
+
+/// A received C-STORE data set.
+struct Received<'a> {
+    /// The Part 10 head (`head` bytes; none when the UIDs were not valid) and the data set.
+    bytes: &'a mut Vec<u8>,
+    head: usize,
+    /// It passed `max_object_bytes` (and was not kept).
+    too_large: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn store(
     c: &Command,
     ts: &str,
-    data: &[u8],
-    too_large: bool,
+    received: Received<'_>,
     calling: &str,
     peer: &str,
     spool: &Spool,
     metrics: &SenderMetrics,
     wake: &crate::edge::Wake,
 ) -> u16 {
-    if too_large {
+    if received.too_large {
         metrics.inputs_refused.inc();
         tracing::warn!(calling, "C-STORE larger than max_object_bytes refused");
         return STATUS_OUT_OF_RESOURCES;
     }
-    if !valid_uid(&c.sop_class) || !valid_uid(&c.sop_instance) || !valid_uid(ts) {
+    if received.head == 0
+        || !valid_uid(&c.sop_class)
+        || !valid_uid(&c.sop_instance)
+        || !valid_uid(ts)
+    {
         metrics.inputs_refused.inc();
         return STATUS_CANNOT_UNDERSTAND;
     }
-    let header = part10_header(&c.sop_class, &c.sop_instance, ts);
     let meta = serde_json::json!({
         "source": "dicom",
         "calling_ae": calling,
@@ -391,7 +428,13 @@ fn store(
         "received": sluis_vault::vault::now(),
     })
     .to_string();
-    match spool.put_parts(&[&header, data], &meta) {
+    let length = received.bytes.len();
+    // The buffer goes to the spool (and on to the sender); an emptied one comes back.
+    let put = spool.put_owned(received.bytes, &meta);
+    if received.bytes.capacity() < length {
+        received.bytes.reserve(length);
+    }
+    match put {
         Ok(id) => {
             metrics.objects_spooled.inc();
             wake.notify();

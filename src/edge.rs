@@ -340,7 +340,7 @@ fn replay(args: &RunArgs, from: u64, to: u64) -> Result<(), Failure> {
     }
     let mut n = 0;
     for e in entries.iter().filter(|e| e.id < sent_below) {
-        out.send_object(e, &mut |_| {})
+        out.send_object(e, None, &mut |_| {})
             .map_err(|err| Failure::env(anyhow::anyhow!("object {}: {err}", e.id)))?;
         n += 1;
     }
@@ -422,7 +422,13 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
         };
         let sp = spool.clone();
         let m = metrics.clone();
-        let result = out.send_object(&entry, &mut |o| beat(o, &mut last_beat, &sp, &m));
+        let hot = spool.take_hot(entry.id);
+        let result = out.send_object(&entry, hot.as_deref(), &mut |o| {
+            beat(o, &mut last_beat, &sp, &m)
+        });
+        if let Some(buffer) = hot {
+            spool.recycle(buffer);
+        }
         match result {
             Ok(()) => {
                 metrics.objects_sent.inc();

@@ -131,7 +131,7 @@ pub(crate) fn send(
             length: std::fs::metadata(path)?.len(),
             meta: "{\"source\":\"bench\"}".into(),
         };
-        out.send_object(&entry, &mut |_| {})?;
+        out.send_object(&entry, None, &mut |_| {})?;
         if i % 16 == 15 {
             out.heartbeat(i + 2, 0, Duration::from_millis(100));
         }

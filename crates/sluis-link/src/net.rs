@@ -197,28 +197,28 @@ impl LinkOut {
     /// Sends one spooled object: Start, every block with its repair symbols, End (one copy
     /// now, the others after the next object's start or heartbeat, so a burst cannot take all).
     /// `tick` is called between blocks so the caller can keep heartbeats on time.
+    /// `bytes` are the object's bytes when they are still in memory (see
+    /// [`crate::Spool::take_hot`]); otherwise they are read from the spool file.
     pub fn send_object(
         &mut self,
         entry: &Entry,
+        bytes: Option<&[u8]>,
         tick: &mut dyn FnMut(&mut LinkOut),
     ) -> std::io::Result<()> {
-        let mut file = match File::open(&entry.path) {
-            Ok(f) => f,
-            Err(e) => {
-                let a = self.sender.abort(entry.id, AbortReason::Unreadable);
-                self.send(&a);
-                self.out.flush();
-                self.out.metrics.objects_aborted.inc();
-                return Err(e);
-            }
-        };
         let length = entry.length;
-        if let Err(e) = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(entry.offset)) {
-            let a = self.sender.abort(entry.id, AbortReason::Unreadable);
-            self.send(&a);
-            self.out.flush();
-            return Err(e);
-        }
+        let mut source = match bytes {
+            Some(b) if b.len() as u64 == length => Source::Memory(b),
+            _ => match open_at(&entry.path, entry.offset) {
+                Ok(f) => Source::File(f, Vec::new()),
+                Err(e) => {
+                    let a = self.sender.abort(entry.id, AbortReason::Unreadable);
+                    self.send(&a);
+                    self.out.flush();
+                    self.out.metrics.objects_aborted.inc();
+                    return Err(e);
+                }
+            },
+        };
         let meta = entry.meta.as_bytes();
         // The Start fixes the object's cut; send it twice, apart.
         let start = self.sender.start(entry.id, length, meta);
@@ -226,21 +226,21 @@ impl LinkOut {
         self.flush_deferred();
         let shape = self.sender.coding().shape(length);
         let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; usize::try_from(shape.block_bytes()).unwrap_or(0)];
         for block in 0..shape.blocks() {
             let Some((a, b)) = shape.block_range(block) else {
                 break;
             };
-            let n = usize::try_from(b - a).unwrap_or(0);
-            let data = &mut buf[..n];
-            if let Err(e) = file.read_exact(data) {
-                let a = self.sender.abort(entry.id, AbortReason::Unreadable);
-                self.send(&a);
-                self.out.flush();
-                self.out.metrics.objects_aborted.inc();
-                return Err(e);
-            }
-            hasher.update(&*data);
+            let data = match source.block(a, b) {
+                Ok(d) => d,
+                Err(e) => {
+                    let a = self.sender.abort(entry.id, AbortReason::Unreadable);
+                    self.send(&a);
+                    self.out.flush();
+                    self.out.metrics.objects_aborted.inc();
+                    return Err(e);
+                }
+            };
+            hasher.update(data);
             let out = &mut self.out;
             self.sender
                 .block(entry.id, length, block as u32, data, &mut |d| out.push(d));
@@ -291,6 +291,41 @@ impl LinkOut {
     pub fn flush(&mut self) {
         self.flush_deferred();
     }
+}
+
+/// Where an object's bytes come from while it is sent.
+enum Source<'a> {
+    /// Still in memory: blocks are slices of it, no copy.
+    Memory(&'a [u8]),
+    /// The spool file, read block by block into the buffer.
+    File(File, Vec<u8>),
+}
+
+impl Source<'_> {
+    /// The object's bytes `a..b` (called for consecutive ranges from 0).
+    fn block(&mut self, a: u64, b: u64) -> std::io::Result<&[u8]> {
+        let (a, b) = (
+            usize::try_from(a).map_err(std::io::Error::other)?,
+            usize::try_from(b).map_err(std::io::Error::other)?,
+        );
+        match self {
+            Source::Memory(bytes) => bytes
+                .get(a..b)
+                .ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into()),
+            Source::File(file, buf) => {
+                buf.resize(b.saturating_sub(a), 0);
+                file.read_exact(buf)?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// A spool file, positioned at its object's first byte.
+fn open_at(path: &Path, offset: u64) -> std::io::Result<File> {
+    let mut f = File::open(path)?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    Ok(f)
 }
 
 fn send_one(

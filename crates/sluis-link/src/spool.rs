@@ -50,7 +50,17 @@ struct State {
     sent_below: u64,
     objects: BTreeMap<u64, u64>,
     bytes: u64,
+    /// Objects still in memory after they were spooled (see [`Spool::put_owned`]).
+    hot: BTreeMap<u64, Vec<u8>>,
+    hot_bytes: u64,
+    /// Emptied buffers of sent objects, for the next objects to be received into.
+    pool: Vec<Vec<u8>>,
+    pool_bytes: u64,
 }
+
+/// At most this many bytes of spooled objects are also kept in memory for the sender, and at
+/// most this many bytes of emptied buffers for reuse.
+const HOT_BUDGET: u64 = 64 << 20;
 
 /// The spool.
 #[derive(Debug)]
@@ -204,6 +214,42 @@ impl Spool {
         Ok(id)
     }
 
+    /// Writes an object durably like [`Spool::put`], and keeps its bytes in memory for the
+    /// sender (within a budget): the sender then reads no file back. `bytes` is swapped for an
+    /// emptied buffer of an object already sent, if there is one, so that receiving the next
+    /// object touches no fresh memory; on an error it is left as it was.
+    pub fn put_owned(&self, bytes: &mut Vec<u8>, meta: &str) -> Result<u64, SpoolError> {
+        let id = self.put_parts(&[bytes], meta)?;
+        let mut st = self.lock();
+        let length = bytes.len() as u64;
+        if st.hot_bytes + length <= HOT_BUDGET {
+            let spare = st.pool.pop().unwrap_or_default();
+            st.pool_bytes = st.pool_bytes.saturating_sub(spare.capacity() as u64);
+            st.hot.insert(id, std::mem::replace(bytes, spare));
+            st.hot_bytes += length;
+        }
+        Ok(id)
+    }
+
+    /// The bytes of object `id` if they are still in memory (taken out: they are given once).
+    pub fn take_hot(&self, id: u64) -> Option<Vec<u8>> {
+        let mut st = self.lock();
+        let bytes = st.hot.remove(&id)?;
+        st.hot_bytes = st.hot_bytes.saturating_sub(bytes.len() as u64);
+        Some(bytes)
+    }
+
+    /// Gives back a buffer from [`Spool::take_hot`] once its object is sent.
+    pub fn recycle(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut st = self.lock();
+        let capacity = buffer.capacity() as u64;
+        if st.pool_bytes + capacity <= HOT_BUDGET {
+            st.pool_bytes += capacity;
+            st.pool.push(buffer);
+        }
+    }
+
     fn entry(&self, id: u64, length: u64) -> Entry {
         let path = self.obj(id);
         let (offset, meta) = header(&path).unwrap_or((0, String::new()));
@@ -236,6 +282,12 @@ impl Spool {
     /// made durable, so that ids never go back even when every spooled object has been pruned.
     pub fn mark_sent(&self, id: u64) -> Result<(), SpoolError> {
         let mut st = self.lock();
+        // Sent (or replayed) without them: no longer needed in memory.
+        let keep = st.hot.split_off(&(id + 1));
+        let gone = std::mem::replace(&mut st.hot, keep);
+        for (_, b) in gone {
+            st.hot_bytes = st.hot_bytes.saturating_sub(b.len() as u64);
+        }
         if id + 1 > st.sent_below {
             st.sent_below = id + 1;
             write_small(

@@ -263,7 +263,10 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
     current.resize(CHUNK, 0);
     let n = fill(&mut plaintext, &mut current)?;
     current.truncate(n);
-    let mut next = vec![0u8; CHUNK];
+    // Both buffers take turns as the chunk being sealed (which grows by its tag) and the one
+    // read ahead, so no chunk is copied from one to the other.
+    let mut next = Vec::with_capacity(CHUNK + TAG_LEN);
+    next.resize(CHUNK, 0);
     loop {
         plain_hash.update(&current);
         plain_len = plain_len.saturating_add(current.len() as u64);
@@ -280,8 +283,9 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
         }
         enc.seal(&header, &mut current, false)?;
         out.write_all(&current)?;
-        current.clear();
-        current.extend_from_slice(next.get(..m).unwrap_or_default());
+        std::mem::swap(&mut current, &mut next);
+        current.truncate(m);
+        next.resize(CHUNK, 0);
     }
     out.flush()?;
     Ok(Sealed {
