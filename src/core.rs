@@ -201,6 +201,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let workspace = DirWorkspace::open(&reassembly)?;
 
     let ready = workspace.ready();
+    let workspace_spares = workspace.spares();
     let sock = udp_socket(cfg.link.listen, cfg.link.receive_buffer, 0)
         .map_err(|e| Failure::env(anyhow::anyhow!("link listen {}: {e}", cfg.link.listen)))?;
     let stop = service::stop_on_signal();
@@ -243,12 +244,8 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         }
     }
     for e in std::fs::read_dir(&ready)?.flatten() {
-        let keep = e
-            .path()
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u64>().ok())
-            .is_some_and(|id| leftover.iter().any(|(l, _)| *l == id));
+        let keep = DirWorkspace::ready_id(&e.file_name())
+            .is_some_and(|id| leftover.iter().any(|(l, p)| *l == id && *p == e.path()));
         if !keep {
             let _ = std::fs::remove_file(e.path());
         }
@@ -305,7 +302,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         ),
         metrics,
         confirm: std::sync::Mutex::new(confirm_tx),
-        ready: ready.clone(),
+        spares: workspace_spares,
     });
     for l in lost_at_start {
         pipeline.event(Event::Lost(l));
@@ -519,7 +516,8 @@ struct Pipeline {
     metrics: PipelineMetrics,
     /// Tells the receiver an object is safe in the vault (it leaves the ledger's pending set).
     confirm: std::sync::Mutex<mpsc::Sender<u64>>,
-    ready: PathBuf,
+    /// Where stored objects' files go (kept for reuse).
+    spares: std::sync::Arc<sluis_link::net::Spares>,
 }
 
 /// What the worker says on stdout.
@@ -692,7 +690,7 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(id);
-        DirWorkspace::remove_ready(&self.ready, id);
+        self.spares.retire(path);
     }
 
     fn quarantine(

@@ -177,6 +177,7 @@ fn ours(
     dir: &Path,
     files: &[PathBuf],
     spool: Option<&Path>,
+    link_mbit: u64,
 ) -> Result<(f64, f64, usize)> {
     let d = dir.join("sluis");
     let spool = match spool {
@@ -219,7 +220,7 @@ fn ours(
     std::fs::write(
         d.join("edge.toml"),
         format!(
-            "[link]\nto = \"127.0.0.1:{link}\"\nrate_mbit = 2000\n[edge]\nkey = \"edge.key\"\nspool = \"{spool}\"\n\
+            "[link]\nto = \"127.0.0.1:{link}\"\nrate_mbit = {link_mbit}\n[edge]\nkey = \"edge.key\"\nspool = \"{spool}\"\n\
              [dicom]\nlisten = \"127.0.0.1:{dicom}\"\nallowed_calling = [\"SCANNER1\"]\nmax_pdu = 131072\n"
         ),
     )?;
@@ -285,6 +286,7 @@ pub(crate) fn run(
     quick: bool,
     sluis: &Path,
     edge_disk: Option<&Path>,
+    link_mbit: u64,
 ) -> Result<()> {
     let count = if quick { count.min(10) } else { count };
     let files = scans(&dir.join("scans"), count)?;
@@ -325,7 +327,7 @@ pub(crate) fn run(
     } else {
         bail!("Orthanc is not installed (apt-get install orthanc)");
     }
-    let (accepted, vault, n) = ours(sluis, dir, &files, None)?;
+    let (accepted, vault, n) = ours(sluis, dir, &files, None, link_mbit)?;
     if n < files.len() {
         bail!("only {n} of {} scans reached the vault", files.len());
     }
@@ -336,14 +338,16 @@ pub(crate) fn run(
     );
     row(
         "sluis end to end (in the vault)",
-        "edge -> link -> core: sanitised in a capped worker, encrypted, fsynced, logged",
+        &format!(
+            "edge -> link ({link_mbit} Mbit/s) -> core: sanitised in a capped worker, encrypted, fsynced, logged"
+        ),
         vault,
     );
     if let Some(other) = edge_disk {
         // In production the edge and the core are different hosts with their own disks; here
         // they share one. With the spool on another filesystem the core's disk carries only
         // the core's writes.
-        let (accepted, vault, n) = ours(sluis, dir, &files, Some(other))?;
+        let (accepted, vault, n) = ours(sluis, dir, &files, Some(other), link_mbit)?;
         if n < files.len() {
             bail!("only {n} of {} scans reached the vault", files.len());
         }

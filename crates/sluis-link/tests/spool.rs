@@ -36,3 +36,30 @@ fn ids_increase_survive_reopen_and_sent_objects_are_pruned_to_the_budget() {
     assert_eq!(e.length, 4000);
     assert_eq!(spool.depth(), (2, 8000, 0));
 }
+
+#[test]
+fn objects_handed_over_in_memory_are_the_spooled_bytes_and_buffers_come_back_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 1 << 30).unwrap();
+    let mut buf = vec![9u8; 5000];
+    let id = spool.put_owned(&mut buf, "{}").unwrap();
+    // The buffer went to the spool; what came back holds nothing.
+    assert!(buf.is_empty());
+    let entry = spool.next_unsent().unwrap();
+    assert_eq!((entry.id, entry.length), (id, 5000));
+    // The file has the same bytes the sender gets from memory.
+    let file = std::fs::read(&entry.path).unwrap();
+    assert_eq!(&file[entry.offset as usize..], &[9u8; 5000][..]);
+    let hot = spool.take_hot(id).unwrap();
+    assert_eq!(hot, vec![9u8; 5000]);
+    // Given once only: a replay reads the file.
+    assert!(spool.take_hot(id).is_none());
+    spool.recycle(hot);
+    let mut next = vec![1u8; 10];
+    let id2 = spool.put_owned(&mut next, "{}").unwrap();
+    // The emptied buffer of the sent object comes back, with its room.
+    assert!(next.is_empty() && next.capacity() >= 5000);
+    // Sent without being taken (a replay of a range): dropped from memory.
+    spool.mark_sent(id2).unwrap();
+    assert!(spool.take_hot(id2).is_none());
+}

@@ -13,3 +13,4 @@ mod channel;
 mod hostile;
 mod sockets;
 mod spool;
+mod workspace;
