@@ -99,7 +99,8 @@ fn default_pipelines() -> usize {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct WorkerLimits {
-    /// Address space, MiB.
+    /// Address space, MiB. A worker is forked from its zygote, so this counts the mappings it
+    /// inherits (the binary, the zygote's heap) as well as what it allocates.
     pub address_space_mb: u64,
     /// CPU time, seconds.
     pub cpu_seconds: u64,

@@ -1024,3 +1024,51 @@ fn a_scan_the_sanitiser_refuses_is_quarantined_with_its_reason_and_the_next_is_s
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn every_scan_is_sanitised_in_a_fresh_worker_and_one_killed_on_time_quarantines_its_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let scans: Vec<PathBuf> = synth_many(&dir.path().join("scans"), 3, 73)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("truth"))
+        .collect();
+    let core = lock.core();
+    let _edge = lock.edge();
+    lock.drop_files(&scans);
+    let ev = lock.wait(Duration::from_secs(60), |e| {
+        count(e, "stored") >= scans.len()
+    });
+    let stored: Vec<&Value> = ev.iter().filter(|e| e["event"] == "stored").collect();
+    assert_eq!(stored.len(), scans.len(), "{ev:#?}");
+    // Each in a process of its own (forked by the pipeline's zygote), none the core itself.
+    let pids: std::collections::BTreeSet<u64> = stored
+        .iter()
+        .map(|e| e["worker_pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), scans.len(), "{stored:#?}");
+    assert!(!pids.contains(&u64::from(core.0.id())));
+    // No worker outlives its scan.
+    for pid in &pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} still runs"
+        );
+    }
+    drop(core);
+    // A worker that outlives its time is killed (through its zygote); its scan is quarantined
+    // with the reason.
+    let cfg = std::fs::read_to_string(&lock.core).unwrap() + "[worker]\ntimeout_s = 0\n";
+    std::fs::write(&lock.core, cfg).unwrap();
+    let _core = lock.core();
+    let again = dir.path().join("again.dcs");
+    let mut bytes = std::fs::read(&scans[0]).unwrap();
+    // A different object (one byte of the preamble), so that it is not a duplicate.
+    bytes[0] ^= 1;
+    std::fs::write(&again, bytes).unwrap();
+    lock.drop_files(std::slice::from_ref(&again));
+    let ev = lock.wait(Duration::from_secs(60), |e| count(e, "quarantined") >= 1);
+    let q = ev.iter().find(|e| e["event"] == "quarantined").unwrap();
+    assert_eq!(q["rule"], "worker-timeout", "{q}");
+    assert!(q["reason"].as_str().unwrap().contains("killed"), "{q}");
+}
