@@ -644,7 +644,7 @@ impl Pipeline {
                 // enclave: a compromised worker cannot hand the vault anything but a scan that
                 // passes the sanitiser. It was read within the limits (see `run_worker`).
                 match sanitise(&canonical, &self.limits).map_err(|r| r.to_string()) {
-                    Ok(s) => match self.vault.store(&s.scan, &actor) {
+                    Ok(s) => match self.vault.store_encoded(&s.scan, &canonical, &actor) {
                         Ok(stored) => {
                             if stored.duplicate {
                                 self.metrics.duplicates.inc();

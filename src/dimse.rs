@@ -3,12 +3,14 @@
 //! below, the data set is not parsed at all; it is wrapped in a PS3.10 file header built from
 //! the negotiated values and spooled. The sanitiser on the customs side parses it.
 
+use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
+use dicom_ul::association::SyncAssociation;
+use dicom_ul::association::server::{AccessControl, ServerAssociation, ServerAssociationOptions};
 use dicom_ul::pdu::{
     AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu, UserIdentity,
 };
@@ -284,96 +286,168 @@ fn association(
     // The object as it will be spooled: the Part 10 head, written when the command arrives,
     // then the data set as received.
     let mut data: Vec<u8> = Vec::new();
-    let mut head = 0usize;
+    let mut head_len = 0usize;
     let mut too_large = false;
     loop {
-        let pdu = assoc.receive()?;
-        match pdu {
-            Pdu::PData { data: values } => {
-                for v in values {
-                    match v.value_type {
-                        PDataValueType::Command => {
-                            if command.len() + v.data.len() > MAX_COMMAND {
-                                anyhow::bail!("command set larger than {MAX_COMMAND} bytes");
-                            }
-                            command.extend_from_slice(&v.data);
-                            if !v.is_last {
-                                continue;
-                            }
-                            let c = parse_command(&std::mem::take(&mut command))
-                                .map_err(anyhow::Error::msg)?;
-                            match c.field {
-                                C_ECHO_RQ => {
-                                    let rsp = response(C_ECHO_RSP, &c, STATUS_SUCCESS);
-                                    assoc.send(&command_pdu(v.presentation_context_id, rsp))?;
-                                }
-                                C_STORE_RQ if c.has_data => {
-                                    data.clear();
-                                    head = 0;
-                                    let ts = transfer_syntax(&contexts, v.presentation_context_id);
-                                    if valid_uid(&c.sop_class)
-                                        && valid_uid(&c.sop_instance)
-                                        && valid_uid(&ts)
-                                    {
-                                        data.extend_from_slice(&part10_header(
-                                            &c.sop_class,
-                                            &c.sop_instance,
-                                            &ts,
-                                        ));
-                                        head = data.len();
-                                    }
-                                    pending = Some((c, v.presentation_context_id));
-                                    too_large = false;
-                                }
-                                other => anyhow::bail!("unsupported command 0x{other:04X}"),
-                            }
-                        }
-                        PDataValueType::Data => {
-                            let Some((c, pcid)) = pending.as_ref() else {
-                                anyhow::bail!("data without a C-STORE command");
-                            };
-                            let received = data.len().saturating_sub(head) as u64;
-                            if received + v.data.len() as u64 > cfg.max_object_bytes {
-                                too_large = true;
-                                data.clear();
-                            }
-                            if !too_large {
-                                data.extend_from_slice(&v.data);
-                            }
-                            if !v.is_last {
-                                continue;
-                            }
-                            let ts = transfer_syntax(&contexts, *pcid);
-                            let received = Received {
-                                bytes: &mut data,
-                                head,
-                                too_large,
-                            };
-                            let status =
-                                store(c, &ts, received, &calling, &peer, spool, metrics, wake);
-                            let rsp = response(C_STORE_RSP, c, status);
-                            let pcid = *pcid;
-                            pending = None;
-                            // Kept for the next object of the association (its capacity is at
-                            // most max_object_bytes): growing a new buffer for every scan
-                            // copies it at each doubling and touches fresh pages.
-                            data.clear();
-                            assoc.send(&command_pdu(pcid, rsp))?;
-                        }
-                    }
+        // P-DATA-TF PDUs are read here, each value straight to where it goes (the data set into
+        // the object's buffer); other PDUs are parsed by dicom-ul.
+        let (kind, len) = pdu_header(&mut assoc)?;
+        if len > cfg.max_pdu {
+            let _ = assoc.abort();
+            anyhow::bail!("PDU of {len} bytes, past the {} negotiated", cfg.max_pdu);
+        }
+        if kind != PDATA_TF {
+            let mut whole = vec![kind, 0];
+            whole.extend_from_slice(&len.to_be_bytes());
+            read_into(&mut assoc, &mut whole, len as usize)?;
+            match dicom_ul::read_pdu(&whole[..], cfg.max_pdu.max(MIN_PDU), false) {
+                Ok(Some(Pdu::ReleaseRQ)) => {
+                    assoc.send(&Pdu::ReleaseRP)?;
+                    return Ok(());
+                }
+                Ok(Some(Pdu::AbortRQ { .. })) => return Ok(()),
+                _ => {
+                    let _ = assoc.abort();
+                    anyhow::bail!("unexpected PDU");
                 }
             }
-            Pdu::ReleaseRQ => {
-                assoc.send(&Pdu::ReleaseRP)?;
-                return Ok(());
-            }
-            Pdu::AbortRQ { .. } => return Ok(()),
-            _ => {
-                let _ = assoc.abort();
-                anyhow::bail!("unexpected PDU");
+        }
+        let mut left = len as usize;
+        while left > 0 {
+            let Some(after) = left.checked_sub(PDV_HEADER) else {
+                anyhow::bail!("a PDV item header runs past its PDU");
+            };
+            let mut head = Vec::with_capacity(PDV_HEADER);
+            read_into(&mut assoc, &mut head, PDV_HEADER)?;
+            let &[l0, l1, l2, l3, pcid, control] = head.as_slice() else {
+                anyhow::bail!("short PDV item header");
+            };
+            let item = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+            let Some(n) = item.checked_sub(2).filter(|n| *n <= after) else {
+                anyhow::bail!("PDV item of {item} bytes in {after} left of its PDU");
+            };
+            left = after - n;
+            let is_last = control & 0x02 != 0;
+            if control & 0x01 != 0 {
+                if command.len() + n > MAX_COMMAND {
+                    anyhow::bail!("command set larger than {MAX_COMMAND} bytes");
+                }
+                read_into(&mut assoc, &mut command, n)?;
+                if !is_last {
+                    continue;
+                }
+                let c = parse_command(&std::mem::take(&mut command)).map_err(anyhow::Error::msg)?;
+                match c.field {
+                    C_ECHO_RQ => {
+                        let rsp = response(C_ECHO_RSP, &c, STATUS_SUCCESS);
+                        assoc.send(&command_pdu(pcid, rsp))?;
+                    }
+                    C_STORE_RQ if c.has_data => {
+                        data.clear();
+                        head_len = 0;
+                        let ts = transfer_syntax(&contexts, pcid);
+                        if valid_uid(&c.sop_class) && valid_uid(&c.sop_instance) && valid_uid(&ts) {
+                            data.extend_from_slice(&part10_header(
+                                &c.sop_class,
+                                &c.sop_instance,
+                                &ts,
+                            ));
+                            head_len = data.len();
+                        }
+                        pending = Some((c, pcid));
+                        too_large = false;
+                    }
+                    other => anyhow::bail!("unsupported command 0x{other:04X}"),
+                }
+            } else {
+                let Some((c, pc)) = pending.as_ref() else {
+                    anyhow::bail!("data without a C-STORE command");
+                };
+                let received = data.len().saturating_sub(head_len) as u64;
+                if received + n as u64 > cfg.max_object_bytes {
+                    too_large = true;
+                    data.clear();
+                }
+                if too_large {
+                    skip(&mut assoc, n)?;
+                } else {
+                    read_into(&mut assoc, &mut data, n)?;
+                }
+                if !is_last {
+                    continue;
+                }
+                let ts = transfer_syntax(&contexts, *pc);
+                let received = Received {
+                    bytes: &mut data,
+                    head: head_len,
+                    too_large,
+                };
+                let status = store(c, &ts, received, &calling, &peer, spool, metrics, wake);
+                let rsp = response(C_STORE_RSP, c, status);
+                let pcid = *pc;
+                pending = None;
+                // The buffer (or an emptied one from the spool) is kept for the next object of
+                // the association: growing a new buffer for every scan copies it at each
+                // doubling and touches fresh pages.
+                data.clear();
+                assoc.send(&command_pdu(pcid, rsp))?;
             }
         }
     }
+}
+
+/// PDU type of P-DATA-TF.
+const PDATA_TF: u8 = 0x04;
+/// A PDV item's header: item length (4), presentation context (1), control header (1).
+const PDV_HEADER: usize = 6;
+/// The smallest maximum PDU length dicom-ul parses with.
+const MIN_PDU: u32 = 4096;
+
+/// The association's socket and what dicom-ul has read from it past the last PDU.
+type Wire<'a> = (&'a mut TcpStream, &'a mut bytes::BytesMut);
+
+/// The next PDU's type and length (its 6-byte header).
+fn pdu_header(assoc: &mut ServerAssociation<TcpStream>) -> anyhow::Result<(u8, u32)> {
+    let mut head = Vec::with_capacity(6);
+    read_into(assoc, &mut head, 6)?;
+    match head.as_slice() {
+        &[kind, _, a, b, c, d] => Ok((kind, u32::from_be_bytes([a, b, c, d]))),
+        _ => anyhow::bail!("short PDU header"),
+    }
+}
+
+/// Appends exactly `n` bytes of the association's stream to `buf`: first what dicom-ul had
+/// read ahead, then straight from the socket into `buf`'s spare room (no intermediate buffer;
+/// dicom-ul's own reader copied each PDU three times, in 8 KiB reads). Written here because
+/// dicom-ul offers no way to receive a data set into the caller's buffer.
+fn read_into(
+    assoc: &mut ServerAssociation<TcpStream>,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> anyhow::Result<()> {
+    let (sock, ahead): Wire<'_> = SyncAssociation::get_mut(assoc);
+    let from_ahead = n.min(ahead.len());
+    buf.extend_from_slice(ahead.split_to(from_ahead).as_ref());
+    let rest = n - from_ahead;
+    if rest > 0 {
+        let got = sock.take(rest as u64).read_to_end(buf)?;
+        if got < rest {
+            anyhow::bail!("the peer closed the connection inside a PDU");
+        }
+    }
+    Ok(())
+}
+
+/// Reads and throws away `n` bytes of the association's stream (a data set past the limit).
+fn skip(assoc: &mut ServerAssociation<TcpStream>, mut n: usize) -> anyhow::Result<()> {
+    let mut scratch = Vec::with_capacity(64 << 10);
+    while n > 0 {
+        let step = n.min(64 << 10);
+        scratch.clear();
+        read_into(assoc, &mut scratch, step)?;
+        n -= step;
+    }
+    Ok(())
 }
 
 /// The negotiated transfer syntax of a presentation context.

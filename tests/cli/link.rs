@@ -1072,3 +1072,88 @@ fn every_scan_is_sanitised_in_a_fresh_worker_and_one_killed_on_time_quarantines_
     assert_eq!(q["rule"], "worker-timeout", "{q}");
     assert!(q["reason"].as_str().unwrap().contains("killed"), "{q}");
 }
+
+#[test]
+fn hostile_pdus_end_only_their_own_association_and_the_next_scan_is_stored() {
+    use std::io::{Read as _, Write as _};
+
+    use dicom_ul::association::SyncAssociation as _;
+    use dicom_ul::association::client::ClientAssociationOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Lock::new(dir.path(), "");
+    let scans: Vec<PathBuf> = synth_many(&dir.path().join("scans"), 1, 74)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("truth"))
+        .collect();
+    let _core = lock.core();
+    let mut edge = lock.edge();
+    let pdu = |kind: u8, len: u32, body: &[u8]| {
+        let mut b = vec![kind, 0];
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(body);
+        b
+    };
+    // A PDV item: length, presentation context 1, control header, value.
+    let item = |len: u32, control: u8, value: &[u8]| {
+        let mut b = len.to_be_bytes().to_vec();
+        b.extend_from_slice(&[1, control]);
+        b.extend_from_slice(value);
+        b
+    };
+    let past_its_pdu = item(100, 0x03, &[0; 10]);
+    let below_two = item(1, 0x03, &[0; 10]);
+    let data_first = item(12, 0x02, &[0; 10]);
+    let hostile = [
+        // A P-DATA-TF far longer than the PDU length the edge negotiated.
+        pdu(0x04, 0x7FFF_FFFF, &[0; 64]),
+        // A PDV item longer than the PDU it is in.
+        pdu(0x04, past_its_pdu.len() as u32, &past_its_pdu),
+        // A PDV item too short for its own header.
+        pdu(0x04, below_two.len() as u32, &below_two),
+        // A data set before any command.
+        pdu(0x04, data_first.len() as u32, &data_first),
+        // A PDU of a type that has no place in an association.
+        pdu(0x09, 4, &[0; 4]),
+    ];
+    let addr = format!("127.0.0.1:{}", lock.dicom_port);
+    for (i, bytes) in hostile.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut assoc = loop {
+            match ClientAssociationOptions::new()
+                .calling_ae_title("SCANNER1")
+                .called_ae_title("SLUIS-EDGE")
+                .with_presentation_context("1.2.840.10008.1.1", vec!["1.2.840.10008.1.2.1"])
+                .establish(addr.as_str())
+            {
+                Ok(a) => break a,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("association: {e}"),
+            }
+        };
+        let stream = assoc.inner_stream();
+        stream.write_all(bytes).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // The edge ends the association (an A-ABORT at most) instead of waiting for more.
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let waiting = matches!(&read, Err(e) if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
+        assert!(!waiting, "case {i}: the edge kept the association open");
+        assert!(answer.len() <= 10, "case {i}: the edge answered {answer:?}");
+        assert!(edge.alive(), "case {i}: the edge died");
+    }
+    // The edge still takes scans, and nothing hostile reached the core.
+    let out = storescu(&lock, "SCANNER1", &scans);
+    assert!(out.status.success(), "{out:?}");
+    let ev = lock.wait(Duration::from_secs(30), |e| count(e, "stored") >= 1);
+    assert_eq!(count(&ev, "stored"), 1, "{ev:#?}");
+    assert_eq!(count(&ev, "quarantined"), 0, "{ev:#?}");
+}

@@ -733,6 +733,28 @@ impl Vault {
         self.put(Kind::Scan, &canonical, Some(scan_meta(scan)), None, actor)
     }
 
+    /// Like [`Vault::store`], for a caller that already holds the scan's canonical encoding
+    /// (the core, from its sanitiser worker): `canonical` is stored when the scan encodes to
+    /// exactly those bytes, checked by encoding it again into a comparison rather than into a
+    /// second multi-megabyte buffer; otherwise the scan is encoded afresh. Either way only the
+    /// scan's canonical DICOS is stored.
+    pub fn store_encoded(
+        &self,
+        scan: &SanitisedScan,
+        canonical: &[u8],
+        actor: &ActorId,
+    ) -> Result<Stored, VaultError> {
+        let mut same = Compare {
+            expected: canonical,
+        };
+        let encodes_to =
+            sluis_scan::write_dicos(scan.object(), &mut same).is_ok() && same.expected.is_empty();
+        if !encodes_to {
+            return self.store(scan, actor);
+        }
+        self.put(Kind::Scan, canonical, Some(scan_meta(scan)), None, actor)
+    }
+
     /// Keeps a refused input, encrypted, with its refusal. `source` (a file name, a peer) is
     /// kept in the index only, never in the log.
     pub fn quarantine(
@@ -1344,5 +1366,26 @@ impl Vault {
             }
         }
         Ok(n)
+    }
+}
+
+/// A writer that compares what it is given with the bytes expected next, and fails at the
+/// first difference (what it has not been given yet stays in `expected`).
+struct Compare<'a> {
+    expected: &'a [u8],
+}
+
+impl std::io::Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.expected.split_at_checked(buf.len()) {
+            Some((head, rest)) if head == buf => {
+                self.expected = rest;
+                Ok(buf.len())
+            }
+            _ => Err(std::io::Error::other("differs")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

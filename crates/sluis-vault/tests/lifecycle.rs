@@ -338,3 +338,27 @@ fn key_rotation_rewraps_without_touching_blobs() {
 
     assert!(t.v().fsck(&mut |_, _, _| {}).unwrap().is_clean());
 }
+
+#[test]
+fn a_scan_offered_with_its_encoding_is_stored_as_the_canonical_bytes_and_only_those() {
+    let t = TestVault::new();
+    let v = t.v();
+    let core = v.actor("core");
+    let (s1, canonical1) = scan(71);
+    let (s2, canonical2) = scan(72);
+    // The right bytes: stored as they are.
+    let a = v.store_encoded(&s1, &canonical1, &core).unwrap();
+    let back = v.read(&a.id, &core, "test").unwrap();
+    assert_eq!(back.bytes, canonical1);
+    // Bytes that are not the scan's encoding (one changed, one missing, another scan's) are
+    // never stored: the scan is encoded afresh.
+    let mut changed = canonical2.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    let short = &canonical2[..canonical2.len() - 1];
+    for wrong in [&changed[..], short, &canonical1[..]] {
+        let b = v.store_encoded(&s2, wrong, &core).unwrap();
+        let back = v.read(&b.id, &core, "test").unwrap();
+        assert_eq!(back.bytes, canonical2);
+    }
+}
