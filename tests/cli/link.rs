@@ -1077,7 +1077,6 @@ fn every_scan_is_sanitised_in_a_fresh_worker_and_one_killed_on_time_quarantines_
 fn hostile_pdus_end_only_their_own_association_and_the_next_scan_is_stored() {
     use std::io::{Read as _, Write as _};
 
-    use dicom_ul::association::SyncAssociation as _;
     use dicom_ul::association::client::ClientAssociationOptions;
 
     let dir = tempfile::tempdir().unwrap();
