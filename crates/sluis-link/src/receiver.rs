@@ -276,13 +276,42 @@ impl Ledger {
     }
 }
 
-/// One block being collected.
+/// One block being collected. Source symbols are copied straight to their place in the block,
+/// so that a block whose source symbols all arrive (the rule on a clean link) is whole without
+/// RaptorQ; only when some are missing are the others and the repair symbols handed to the
+/// decoder.
 struct BlockState {
-    seen: BTreeSet<u32>,
-    packets: Vec<EncodingPacket>,
+    /// A bit per symbol id seen (source and repair).
+    seen: Vec<u64>,
+    /// The block's source symbols, each at `id * symbol size` (`k * symbol size` bytes,
+    /// accounted in full against the buffer budget when the block starts).
+    source_bytes: Vec<u8>,
+    /// Repair symbols, kept until the block is whole or decoded.
+    repairs: Vec<EncodingPacket>,
     source: u32,
     decoder: Option<SourceBlockDecoder>,
     bytes: u64,
+}
+
+impl BlockState {
+    /// Whether `id` was seen already; marks it.
+    fn seen_before(&mut self, id: u32) -> bool {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        if self.seen.len() <= w {
+            self.seen.resize(w + 1, 0);
+        }
+        let Some(word) = self.seen.get_mut(w) else {
+            return true;
+        };
+        let before = *word & (1 << b) != 0;
+        *word |= 1 << b;
+        before
+    }
+    fn has(&self, id: u32) -> bool {
+        self.seen
+            .get((id / 64) as usize)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
 }
 
 /// One object being reassembled.
@@ -871,7 +900,21 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.refused_symbols.inc();
             return;
         }
-        while self.buffered.saturating_add(t) > self.limits.max_buffer_bytes {
+        if symbol.len() != usize::from(shape.symbol_size) {
+            self.metrics.refused_symbols.inc();
+            return;
+        }
+        // A new block takes its whole source area at once.
+        let opening = !self
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.blocks.contains_key(&block));
+        let need = if opening {
+            u64::from(k).saturating_mul(t)
+        } else {
+            t
+        };
+        while self.buffered.saturating_add(need) > self.limits.max_buffer_bytes {
             let own = self.sessions.get(&id).map(|s| s.last);
             // Never evict the session this symbol belongs to.
             if let Some(s) = self.sessions.get_mut(&id) {
@@ -885,7 +928,7 @@ impl<W: Workspace> Receiver<W> {
                 break;
             }
         }
-        let over_budget = self.buffered.saturating_add(t) > self.limits.max_buffer_bytes;
+        let over_budget = self.buffered.saturating_add(need) > self.limits.max_buffer_bytes;
         let max_blocks = self.limits.max_blocks_in_flight;
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
@@ -902,30 +945,46 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.over_budget.inc();
             return;
         }
+        let area = usize::try_from(u64::from(k).saturating_mul(t)).unwrap_or(usize::MAX);
         let b = s.blocks.entry(block).or_insert_with(|| BlockState {
-            seen: BTreeSet::new(),
-            packets: Vec::new(),
+            seen: Vec::new(),
+            source_bytes: vec![0; area],
+            repairs: Vec::new(),
             source: 0,
             decoder: None,
             bytes: 0,
         });
-        if !b.seen.insert(symbol_id) {
+        if b.seen_before(symbol_id) {
             self.metrics.duplicate_symbols.inc();
             return;
         }
-        if symbol_id < k {
-            b.source = b.source.saturating_add(1);
-        }
-        let packet = EncodingPacket::new(PayloadId::new(0, symbol_id), symbol.to_vec());
-        b.bytes = b.bytes.saturating_add(t);
-        s.buffered = s.buffered.saturating_add(t);
-        self.buffered = self.buffered.saturating_add(t);
+        let added =
+            if opening { need } else { 0 }.saturating_add(if symbol_id < k { 0 } else { t });
+        b.bytes = b.bytes.saturating_add(added);
+        s.buffered = s.buffered.saturating_add(added);
+        self.buffered = self.buffered.saturating_add(added);
         self.metrics.symbols.inc();
+        let ts = usize::from(shape.symbol_size);
         let decoded = if let Some(d) = b.decoder.as_mut() {
+            let packet = EncodingPacket::new(PayloadId::new(0, symbol_id), symbol.to_vec());
             d.decode(std::iter::once(packet))
         } else {
-            b.packets.push(packet);
-            if b.seen.len() >= k as usize {
+            if symbol_id < k {
+                let at = (symbol_id as usize).saturating_mul(ts);
+                if let Some(place) = b.source_bytes.get_mut(at..at.saturating_add(ts)) {
+                    place.copy_from_slice(symbol);
+                }
+                b.source = b.source.saturating_add(1);
+            } else {
+                b.repairs.push(EncodingPacket::new(
+                    PayloadId::new(0, symbol_id),
+                    symbol.to_vec(),
+                ));
+            }
+            if b.source == k {
+                Some(std::mem::take(&mut b.source_bytes))
+            } else if (b.source as usize).saturating_add(b.repairs.len()) >= k as usize {
+                // Some source symbols are missing: RaptorQ, with what there is.
                 let oti = ObjectTransmissionInformation::new(
                     u64::from(k).saturating_mul(t),
                     shape.symbol_size,
@@ -934,7 +993,16 @@ impl<W: Workspace> Receiver<W> {
                     1,
                 );
                 let mut d = SourceBlockDecoder::new(0, &oti, u64::from(k).saturating_mul(t));
-                let r = d.decode(std::mem::take(&mut b.packets));
+                let present: Vec<EncodingPacket> = (0..k)
+                    .filter(|i| b.has(*i))
+                    .filter_map(|i| {
+                        let at = (i as usize).saturating_mul(ts);
+                        let bytes = b.source_bytes.get(at..at.saturating_add(ts))?;
+                        Some(EncodingPacket::new(PayloadId::new(0, i), bytes.to_vec()))
+                    })
+                    .collect();
+                let r = d.decode(present.into_iter().chain(std::mem::take(&mut b.repairs)));
+                b.source_bytes = Vec::new();
                 b.decoder = Some(d);
                 r
             } else {
