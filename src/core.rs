@@ -637,14 +637,14 @@ impl Pipeline {
                     dropped,
                     network_isolated,
                 },
-                canonical,
+                mut canonical,
                 worker_pid,
             )) => {
                 // The worker's output is parsed again here, as hostile as anything from the
                 // enclave: a compromised worker cannot hand the vault anything but a scan that
                 // passes the sanitiser. It was read within the limits (see `run_worker`).
                 match sanitise(&canonical, &self.limits).map_err(|r| r.to_string()) {
-                    Ok(s) => match self.vault.store_encoded(&s.scan, &canonical, &actor) {
+                    Ok(s) => match self.vault.store_encoded(&s.scan, &mut canonical, &actor) {
                         Ok(stored) => {
                             if stored.duplicate {
                                 self.metrics.duplicates.inc();

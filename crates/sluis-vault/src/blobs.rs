@@ -169,6 +169,9 @@ impl Write for FsUpload {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.file.write(buf)
     }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        self.file.write_vectored(bufs)
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }

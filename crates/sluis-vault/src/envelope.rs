@@ -102,13 +102,22 @@ impl Stream {
 
     /// Seals `chunk` in place and appends its tag.
     fn seal(&mut self, aad: &[u8], chunk: &mut Vec<u8>, last: bool) -> Result<(), EnvelopeError> {
-        let (index, nonce) = self.next(last)?;
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), chunk)
-            .map_err(|_| EnvelopeError::Auth(index))?;
+        let tag = self.seal_slice(aad, chunk, last)?;
         chunk.extend_from_slice(tag.as_ref());
         Ok(())
+    }
+
+    /// Seals `chunk` in place and gives its tag apart.
+    fn seal_slice(
+        &mut self,
+        aad: &[u8],
+        chunk: &mut [u8],
+        last: bool,
+    ) -> Result<ring::aead::Tag, EnvelopeError> {
+        let (index, nonce) = self.next(last)?;
+        self.key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), chunk)
+            .map_err(|_| EnvelopeError::Auth(index))
     }
 
     /// Opens `chunk` (ciphertext and tag) in place; leaves the plaintext in it.
@@ -218,6 +227,17 @@ impl<W: Write> Write for Hashing<W> {
         self.len = self.len.saturating_add(n as u64);
         Ok(n)
     }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let n = self.inner.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let take = left.min(b.len());
+            self.hash.update(b.get(..take).unwrap_or_default());
+            left -= take;
+        }
+        self.len = self.len.saturating_add(n as u64);
+        Ok(n)
+    }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
@@ -242,14 +262,7 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Encrypts everything `plaintext` yields into `out` under `dek`.
 pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Sealed, EnvelopeError> {
-    let mut prefix = [0u8; 7];
-    getrandom::fill(&mut prefix).map_err(|e| EnvelopeError::Random(e.to_string()))?;
-    let mut header = [0u8; HEADER_LEN];
-    let (magic, rest) = header.split_at_mut(8);
-    magic.copy_from_slice(MAGIC);
-    let (p, size) = rest.split_at_mut(7);
-    p.copy_from_slice(&prefix);
-    size.copy_from_slice(&u32::try_from(CHUNK).unwrap_or(u32::MAX).to_be_bytes());
+    let (header, prefix) = new_header()?;
     let mut out = Hashing {
         inner: out,
         hash: PlainHasher::new(HashKind::Blake3),
@@ -294,6 +307,72 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
         blob_len: out.len,
         blob_blake3: out.hash.finalize(),
     })
+}
+
+/// Seals `plaintext` in place, writing the same blob as [`seal`] to `out` without copying each
+/// chunk into a buffer first; `plaintext` is left holding the ciphertext (tags apart), so it is
+/// for a caller that needs the plaintext no more.
+pub fn seal_in_place(
+    dek: &Dek,
+    plaintext: &mut [u8],
+    out: impl Write,
+) -> Result<Sealed, EnvelopeError> {
+    let (header, prefix) = new_header()?;
+    let mut out = Hashing {
+        inner: out,
+        hash: PlainHasher::new(HashKind::Blake3),
+        len: 0,
+    };
+    out.write_all(&header)?;
+    let mut enc = dek.stream(prefix)?;
+    let mut plain_hash = PlainHasher::new(HashKind::Blake3);
+    let plain_len = plaintext.len() as u64;
+    // As `seal` cuts it: full chunks, the last one flagged (a single empty one for nothing).
+    let chunks = plaintext.len().div_ceil(CHUNK).max(1);
+    if plaintext.is_empty() {
+        let tag = enc.seal_slice(&header, &mut [], true)?;
+        out.write_all(tag.as_ref())?;
+    }
+    for (i, chunk) in plaintext.chunks_mut(CHUNK).enumerate() {
+        plain_hash.update(chunk);
+        let tag = enc.seal_slice(&header, chunk, i + 1 == chunks)?;
+        write_both(&mut out, chunk, tag.as_ref())?;
+    }
+    out.flush()?;
+    Ok(Sealed {
+        plain_len,
+        plain_blake3: plain_hash.finalize(),
+        blob_len: out.len,
+        blob_blake3: out.hash.finalize(),
+    })
+}
+
+/// A new blob's header and its nonce prefix (random).
+fn new_header() -> Result<([u8; HEADER_LEN], [u8; 7]), EnvelopeError> {
+    let mut prefix = [0u8; 7];
+    getrandom::fill(&mut prefix).map_err(|e| EnvelopeError::Random(e.to_string()))?;
+    let mut header = [0u8; HEADER_LEN];
+    let (magic, rest) = header.split_at_mut(8);
+    magic.copy_from_slice(MAGIC);
+    let (p, size) = rest.split_at_mut(7);
+    p.copy_from_slice(&prefix);
+    size.copy_from_slice(&u32::try_from(CHUNK).unwrap_or(u32::MAX).to_be_bytes());
+    Ok((header, prefix))
+}
+
+/// Writes `a` then `b`, in one system call where the writer can gather.
+fn write_both(out: &mut impl Write, a: &[u8], b: &[u8]) -> std::io::Result<()> {
+    let mut bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
+    let mut left = &mut bufs[..];
+    while !left.is_empty() {
+        match out.write_vectored(left) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What opening verified.
@@ -448,10 +527,20 @@ mod tests {
     use super::*;
 
     fn roundtrip(len: usize) {
+        roundtrip_with(len, false);
+        roundtrip_with(len, true);
+    }
+
+    fn roundtrip_with(len: usize, in_place: bool) {
         let dek = Dek::generate().unwrap();
         let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let mut blob = Vec::new();
-        let s = seal(&dek, plain.as_slice(), &mut blob).unwrap();
+        let s = if in_place {
+            let mut scratch = plain.clone();
+            seal_in_place(&dek, &mut scratch, &mut blob).unwrap()
+        } else {
+            seal(&dek, plain.as_slice(), &mut blob).unwrap()
+        };
         assert_eq!(s.plain_len, len as u64);
         assert_eq!(s.blob_len, blob.len() as u64);
         assert_eq!(

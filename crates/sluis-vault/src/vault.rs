@@ -583,14 +583,17 @@ impl Vault {
     fn put(
         &self,
         kind: Kind,
-        plaintext: &[u8],
+        plaintext: Plain<'_>,
         scan: Option<ScanMeta>,
         quarantine: Option<QuarantineMeta>,
         actor: &ActorId,
     ) -> Result<Stored, VaultError> {
         let dek = Dek::generate()?;
         let mut upload = self.blobs.upload()?;
-        let sealed = envelope::seal(&dek, plaintext, &mut upload)?;
+        let sealed = match plaintext {
+            Plain::Shared(p) => envelope::seal(&dek, p, &mut upload)?,
+            Plain::Spent(p) => envelope::seal_in_place(&dek, p, &mut upload)?,
+        };
         let tag = content_tag(&self.secret, HashKind::Blake3, &sealed.plain_blake3);
         let existing = self.index()?.find_tag(kind, &tag)?;
         if let Some(row) = existing {
@@ -730,18 +733,25 @@ impl Vault {
         // stored as a scan.
         let canonical = sluis_scan::to_dicos_vec(scan.object())
             .map_err(|e| VaultError::State(format!("encoding the sanitised scan: {e}")))?;
-        self.put(Kind::Scan, &canonical, Some(scan_meta(scan)), None, actor)
+        self.put(
+            Kind::Scan,
+            Plain::Shared(&canonical),
+            Some(scan_meta(scan)),
+            None,
+            actor,
+        )
     }
 
     /// Like [`Vault::store`], for a caller that already holds the scan's canonical encoding
     /// (the core, from its sanitiser worker): `canonical` is stored when the scan encodes to
     /// exactly those bytes, checked by encoding it again into a comparison rather than into a
-    /// second multi-megabyte buffer; otherwise the scan is encoded afresh. Either way only the
-    /// scan's canonical DICOS is stored.
+    /// second multi-megabyte buffer, and it is encrypted where it lies (so it holds ciphertext
+    /// afterwards); otherwise the scan is encoded afresh. Either way only the scan's canonical
+    /// DICOS is stored.
     pub fn store_encoded(
         &self,
         scan: &SanitisedScan,
-        canonical: &[u8],
+        canonical: &mut [u8],
         actor: &ActorId,
     ) -> Result<Stored, VaultError> {
         let mut same = Compare {
@@ -752,7 +762,13 @@ impl Vault {
         if !encodes_to {
             return self.store(scan, actor);
         }
-        self.put(Kind::Scan, canonical, Some(scan_meta(scan)), None, actor)
+        self.put(
+            Kind::Scan,
+            Plain::Spent(canonical),
+            Some(scan_meta(scan)),
+            None,
+            actor,
+        )
     }
 
     /// Keeps a refused input, encrypted, with its refusal. `source` (a file name, a peer) is
@@ -770,7 +786,13 @@ impl Vault {
             reason: refusal.to_string(),
             fault: refusal.fault.to_string(),
         };
-        self.put(Kind::Quarantine, input, None, Some(meta), actor)
+        self.put(
+            Kind::Quarantine,
+            Plain::Shared(input),
+            None,
+            Some(meta),
+            actor,
+        )
     }
 
     /// A live scan's index row: its metadata and decision, no content (so not an access).
@@ -1388,4 +1410,12 @@ impl std::io::Write for Compare<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The plaintext of an object being stored.
+enum Plain<'a> {
+    /// Read only.
+    Shared(&'a [u8]),
+    /// The caller's to spend: encrypted where it lies.
+    Spent(&'a mut [u8]),
 }

@@ -347,7 +347,9 @@ fn a_scan_offered_with_its_encoding_is_stored_as_the_canonical_bytes_and_only_th
     let (s1, canonical1) = scan(71);
     let (s2, canonical2) = scan(72);
     // The right bytes: stored as they are.
-    let a = v.store_encoded(&s1, &canonical1, &core).unwrap();
+    let a = v
+        .store_encoded(&s1, &mut canonical1.clone(), &core)
+        .unwrap();
     let back = v.read(&a.id, &core, "test").unwrap();
     assert_eq!(back.bytes, canonical1);
     // Bytes that are not the scan's encoding (one changed, one missing, another scan's) are
@@ -357,7 +359,7 @@ fn a_scan_offered_with_its_encoding_is_stored_as_the_canonical_bytes_and_only_th
     changed[last] ^= 1;
     let short = &canonical2[..canonical2.len() - 1];
     for wrong in [&changed[..], short, &canonical1[..]] {
-        let b = v.store_encoded(&s2, wrong, &core).unwrap();
+        let b = v.store_encoded(&s2, &mut wrong.to_vec(), &core).unwrap();
         let back = v.read(&b.id, &core, "test").unwrap();
         assert_eq!(back.bytes, canonical2);
     }
