@@ -426,8 +426,9 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
         let result = out.send_object(&entry, hot.as_deref(), &mut |o| {
             beat(o, &mut last_beat, &sp, &m)
         });
-        if let Some(buffer) = hot {
-            spool.recycle(buffer);
+        match hot {
+            Some(buffer) => spool.recycle(buffer),
+            None => spool.release_pages(entry.id),
         }
         match result {
             Ok(()) => {

@@ -115,6 +115,11 @@ fn read_number(path: &Path) -> std::io::Result<Option<u64>> {
     }
 }
 
+/// Drops a durable file's pages from the page cache.
+fn release(f: &std::fs::File) {
+    let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -176,6 +181,17 @@ impl Spool {
     /// Writes an object made of `parts`, one after the other, durably and returns its id
     /// (a header and a body are written as they are, never first copied into one buffer).
     pub fn put_parts(&self, parts: &[&[u8]], meta: &str) -> Result<u64, SpoolError> {
+        self.write_object(parts, meta, false)
+    }
+
+    /// Writes an object durably; with `drop_pages`, its pages leave the page cache once it is
+    /// on the disk (its sender has the bytes in memory).
+    fn write_object(
+        &self,
+        parts: &[&[u8]],
+        meta: &str,
+        drop_pages: bool,
+    ) -> Result<u64, SpoolError> {
         let length: u64 = parts.iter().map(|p| p.len() as u64).sum();
         {
             let st = self.lock();
@@ -202,11 +218,9 @@ impl Spool {
             }
             let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_data()?;
-            // Durable now, and read back only for a replay (the sender has the bytes in memory):
-            // its pages go back to be reused by the next object instead of growing the page
-            // cache with fresh ones (on this machine class a fresh page costs microseconds to
-            // touch; a recycled one does not).
-            let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+            if drop_pages {
+                release(&f);
+            }
         }
         let mut st = self.lock();
         let id = st.next_id;
@@ -225,16 +239,44 @@ impl Spool {
     /// emptied buffer of an object already sent, if there is one, so that receiving the next
     /// object touches no fresh memory; on an error it is left as it was.
     pub fn put_owned(&self, bytes: &mut Vec<u8>, meta: &str) -> Result<u64, SpoolError> {
-        let id = self.put_parts(&[bytes], meta)?;
-        let mut st = self.lock();
         let length = bytes.len() as u64;
-        if st.hot_bytes + length <= HOT_BUDGET {
+        // Room in memory is taken before writing, so that a second association cannot take it
+        // meanwhile.
+        let hot = {
+            let mut st = self.lock();
+            let room = st.hot_bytes + length <= HOT_BUDGET;
+            if room {
+                st.hot_bytes += length;
+            }
+            room
+        };
+        let put = self.write_object(&[bytes], meta, hot);
+        let mut st = self.lock();
+        let id = match put {
+            Ok(id) => id,
+            Err(e) => {
+                if hot {
+                    st.hot_bytes = st.hot_bytes.saturating_sub(length);
+                }
+                return Err(e);
+            }
+        };
+        if hot {
             let spare = st.pool.pop().unwrap_or_default();
             st.pool_bytes = st.pool_bytes.saturating_sub(spare.capacity() as u64);
             st.hot.insert(id, std::mem::replace(bytes, spare));
-            st.hot_bytes += length;
         }
         Ok(id)
+    }
+
+    /// Gives object `id`'s pages back to the kernel once it has been sent from its file: it is
+    /// read again only for a replay. (An object handed over in memory gave them back when it
+    /// was written.) Without this the page cache grows by fresh pages, which on this machine
+    /// class cost microseconds each to touch, while recycled ones do not.
+    pub fn release_pages(&self, id: u64) {
+        if let Ok(f) = std::fs::File::open(self.obj(id)) {
+            release(&f);
+        }
     }
 
     /// The bytes of object `id` if they are still in memory (taken out: they are given once).
