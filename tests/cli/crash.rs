@@ -29,6 +29,14 @@ fn acknowledged_stores_survive_sigkill() {
         assert_exit(&sluis(&["scan", "sanitize", s(f), s(&out)]), 0);
         canonical.insert(s(f).to_string(), std::fs::read(&out).unwrap());
     }
+    // How long one uninterrupted stream of these stores takes here (into a scratch vault), so
+    // that the kills land inside a stream however fast storing is.
+    let scratch = init_vault(&dir.path().join("scratch"));
+    let started = std::time::Instant::now();
+    let mut all = vec!["vault", "put", s(&scratch), "--actor", "timing"];
+    all.extend(files.iter().map(|p| s(p)));
+    assert_exit(&sluis(&all), 0);
+    let stream_ms = u64::try_from(started.elapsed().as_millis()).unwrap().max(2);
     let mut acked: BTreeMap<String, String> = BTreeMap::new();
     let mut killed_mid_stream = 0;
     for round in 0..8u64 {
@@ -56,7 +64,7 @@ fn acknowledged_stores_survive_sigkill() {
                 .map_while(Result::ok)
                 .collect::<Vec<_>>()
         });
-        std::thread::sleep(Duration::from_millis(10 + random_below(120)));
+        std::thread::sleep(Duration::from_millis(1 + random_below(stream_ms * 3 / 4)));
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         if status.code().is_none() {
