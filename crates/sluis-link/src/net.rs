@@ -210,13 +210,7 @@ impl LinkOut {
             Some(b) if b.len() as u64 == length => Source::Memory(b),
             _ => match open_at(&entry.path, entry.offset) {
                 Ok(f) => Source::File(f, Vec::new()),
-                Err(e) => {
-                    let a = self.sender.abort(entry.id, AbortReason::Unreadable);
-                    self.send(&a);
-                    self.out.flush();
-                    self.out.metrics.objects_aborted.inc();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.unreadable(entry.id, e)),
             },
         };
         let meta = entry.meta.as_bytes();
@@ -232,13 +226,7 @@ impl LinkOut {
             };
             let data = match source.block(a, b) {
                 Ok(d) => d,
-                Err(e) => {
-                    let a = self.sender.abort(entry.id, AbortReason::Unreadable);
-                    self.send(&a);
-                    self.out.flush();
-                    self.out.metrics.objects_aborted.inc();
-                    return Err(e);
-                }
+                Err(e) => return Err(self.unreadable(entry.id, e)),
             };
             hasher.update(data);
             let out = &mut self.out;
@@ -262,6 +250,15 @@ impl LinkOut {
         }
         self.recent.push((entry.id, length));
         Ok(())
+    }
+
+    /// Aborts object `id`, whose bytes could not be read, and gives back the error.
+    fn unreadable(&mut self, id: u64, e: std::io::Error) -> std::io::Error {
+        let a = self.sender.abort(id, AbortReason::Unreadable);
+        self.send(&a);
+        self.out.flush();
+        self.out.metrics.objects_aborted.inc();
+        e
     }
 
     /// Sends a heartbeat, the deferred End copies, and a manifest of what was sent since the

@@ -262,14 +262,7 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Encrypts everything `plaintext` yields into `out` under `dek`.
 pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Sealed, EnvelopeError> {
-    let (header, prefix) = new_header()?;
-    let mut out = Hashing {
-        inner: out,
-        hash: PlainHasher::new(HashKind::Blake3),
-        len: 0,
-    };
-    out.write_all(&header)?;
-    let mut enc = dek.stream(prefix)?;
+    let (header, mut out, mut enc) = begin(dek, out)?;
     let mut plain_hash = PlainHasher::new(HashKind::Blake3);
     let mut plain_len = 0u64;
     let mut current = Vec::with_capacity(CHUNK + TAG_LEN);
@@ -300,13 +293,7 @@ pub fn seal(dek: &Dek, mut plaintext: impl Read, out: impl Write) -> Result<Seal
         current.truncate(m);
         next.resize(CHUNK, 0);
     }
-    out.flush()?;
-    Ok(Sealed {
-        plain_len,
-        plain_blake3: plain_hash.finalize(),
-        blob_len: out.len,
-        blob_blake3: out.hash.finalize(),
-    })
+    finish(out, plain_hash, plain_len)
 }
 
 /// Seals `plaintext` in place, writing the same blob as [`seal`] to `out` without copying each
@@ -317,14 +304,7 @@ pub fn seal_in_place(
     plaintext: &mut [u8],
     out: impl Write,
 ) -> Result<Sealed, EnvelopeError> {
-    let (header, prefix) = new_header()?;
-    let mut out = Hashing {
-        inner: out,
-        hash: PlainHasher::new(HashKind::Blake3),
-        len: 0,
-    };
-    out.write_all(&header)?;
-    let mut enc = dek.stream(prefix)?;
+    let (header, mut out, mut enc) = begin(dek, out)?;
     let mut plain_hash = PlainHasher::new(HashKind::Blake3);
     let plain_len = plaintext.len() as u64;
     // As `seal` cuts it: full chunks, the last one flagged (a single empty one for nothing).
@@ -338,6 +318,32 @@ pub fn seal_in_place(
         let tag = enc.seal_slice(&header, chunk, i + 1 == chunks)?;
         write_both(&mut out, chunk, tag.as_ref())?;
     }
+    finish(out, plain_hash, plain_len)
+}
+
+/// Starts a blob: its header (with a random nonce prefix) written to `out`, which hashes
+/// everything written from here on, and the STREAM that seals its chunks.
+#[allow(clippy::type_complexity)]
+fn begin<W: Write>(
+    dek: &Dek,
+    out: W,
+) -> Result<([u8; HEADER_LEN], Hashing<W>, Stream), EnvelopeError> {
+    let (header, prefix) = new_header()?;
+    let mut out = Hashing {
+        inner: out,
+        hash: PlainHasher::new(HashKind::Blake3),
+        len: 0,
+    };
+    out.write_all(&header)?;
+    Ok((header, out, dek.stream(prefix)?))
+}
+
+/// Ends a blob: flushes it and gives what sealing produced.
+fn finish<W: Write>(
+    mut out: Hashing<W>,
+    plain_hash: PlainHasher,
+    plain_len: u64,
+) -> Result<Sealed, EnvelopeError> {
     out.flush()?;
     Ok(Sealed {
         plain_len,
