@@ -430,24 +430,20 @@ impl LedgerSaver {
                 let (next, done) = {
                     let (m, cv) = &*s;
                     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
-                    loop {
-                        if g.1 {
-                            break;
-                        }
-                        let due = last.map(|t| t + LEDGER_EVERY);
-                        match due {
-                            _ if g.0.is_none() => {
-                                g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
-                            }
-                            Some(due) if Instant::now() < due => {
-                                let left = due.saturating_duration_since(Instant::now());
-                                g = cv
-                                    .wait_timeout(g, left)
+                    // Until stopped, or a copy is waiting and its time has come.
+                    while !g.1 {
+                        let left = last.map_or(Duration::ZERO, |t| {
+                            (t + LEDGER_EVERY).saturating_duration_since(Instant::now())
+                        });
+                        g = match &g.0 {
+                            None => cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                            Some(_) if !left.is_zero() => {
+                                cv.wait_timeout(g, left)
                                     .unwrap_or_else(|e| e.into_inner())
-                                    .0;
+                                    .0
                             }
-                            _ => break,
-                        }
+                            Some(_) => break,
+                        };
                     }
                     (g.0.take(), g.1)
                 };
@@ -767,7 +763,7 @@ impl Pipeline {
         })?;
         drop(object);
         let deadline = Instant::now() + Duration::from_secs(self.worker.timeout_s);
-        let mut pipe = std::fs::File::from(read_end);
+        let pipe = std::fs::File::from(read_end);
         let hint = usize::try_from(size.min(self.limits.max_file_bytes))
             .unwrap_or(0)
             .saturating_add(1 << 16);
@@ -797,7 +793,7 @@ impl Pipeline {
         };
         // Read within the limits: a compromised worker may write anything, and reading stops
         // at the first frame that breaks them.
-        let read = read_worker_output(&mut pipe, self.limits.max_file_bytes, hint, deadline);
+        let read = read_worker_output(&pipe, self.limits.max_file_bytes, hint, deadline);
         drop(pipe);
         let (json, canonical) = match read {
             Ok(frames) => frames,
@@ -874,7 +870,7 @@ const PIPE_BYTES: usize = 1 << 20;
 /// is non-blocking): no reader thread per worker, and a worker that neither writes nor ends is
 /// still stopped on time.
 fn read_worker_output(
-    pipe: &mut std::fs::File,
+    pipe: &std::fs::File,
     max_data: u64,
     hint: usize,
     deadline: Instant,
@@ -882,9 +878,10 @@ fn read_worker_output(
     let failed = |e: &dyn std::fmt::Display| ReadFault::Failed(e.to_string());
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     // The kernel may grant less (`fs.pipe-max-size`); 64 KiB still works.
-    let _ = rustix::pipe::fcntl_setpipe_size(&*pipe, PIPE_BYTES);
-    rustix::io::ioctl_fionbio(&*pipe, true).map_err(|e| failed(&e))?;
-    let fd = pipe.try_clone().map_err(|e| failed(&e))?;
+    let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BYTES);
+    rustix::io::ioctl_fionbio(pipe, true).map_err(|e| failed(&e))?;
+    // Read through a shared reference, so that the wait can poll the same pipe.
+    let mut reader: &std::fs::File = pipe;
     let wait = || loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -894,14 +891,14 @@ fn read_worker_output(
             tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(left.subsec_nanos()),
         };
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let mut fds = [PollFd::new(pipe, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
             Ok(0) | Err(rustix::io::Errno::INTR) => {}
             Ok(_) => return Ok(()),
             Err(e) => return Err(failed(&e)),
         }
     };
-    read_frames(pipe, max_data, hint, wait)
+    read_frames(&mut reader, max_data, hint, wait)
 }
 
 /// Reads frames (see [`Frames`]) until the stream ends: `(result JSON, canonical bytes)`. Each
@@ -1089,9 +1086,11 @@ pub(crate) struct WorkerArgs {
     pub isolate_network: bool,
 }
 
-/// The body of a forked worker (see `crate::zygote`): the limits apply, then the object on
-/// standard input (a regular file) is sanitised to standard output in frames.
+/// The body of a forked worker (see `crate::zygote`): the limits apply, then `input`, the
+/// object (a regular file; also the worker's standard input), is sanitised to standard output
+/// in frames.
 pub(crate) fn sanitise_worker(
+    input: std::fs::File,
     args: &WorkerArgs,
     limits: &Limits,
     network_isolated: bool,
@@ -1113,13 +1112,6 @@ pub(crate) fn sanitise_worker(
     // It writes no file; were it made to, none could be larger than the parent accepts.
     set(Resource::Fsize, limits.max_file_bytes)?;
 
-    use std::os::fd::AsFd as _;
-    let input = std::fs::File::from(
-        std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| Failure::env(anyhow::anyhow!("standard input: {e}")))?,
-    );
     // Streamed: the pixels pass through fixed buffers, decoded and re-encoded, so the worker
     // holds neither the whole input nor the whole image (every fresh page a short-lived process
     // touches is a page fault, the largest part of its cost). The output is the same canonical
@@ -1233,16 +1225,13 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut waits = 0;
-        super::read_frames(&mut Trickle(bytes, step, false), max, 16, || {
-            waits += 1;
-            Ok(())
-        })
-        .map_err(|f| match f {
-            super::ReadFault::Malformed(why) => why,
-            super::ReadFault::Failed(why) => format!("failed: {why}"),
-            super::ReadFault::TimedOut => "timed out".into(),
-        })
+        super::read_frames(&mut Trickle(bytes, step, false), max, 16, || Ok(())).map_err(
+            |f| match f {
+                super::ReadFault::Malformed(why) => why,
+                super::ReadFault::Failed(why) => format!("failed: {why}"),
+                super::ReadFault::TimedOut => "timed out".into(),
+            },
+        )
     }
 
     #[test]

@@ -484,11 +484,8 @@ fn store(
         tracing::warn!(calling, "C-STORE larger than max_object_bytes refused");
         return STATUS_OUT_OF_RESOURCES;
     }
-    if received.head == 0
-        || !valid_uid(&c.sop_class)
-        || !valid_uid(&c.sop_instance)
-        || !valid_uid(ts)
-    {
+    // The head is written when the command arrives, only for valid UIDs.
+    if received.head == 0 {
         metrics.inputs_refused.inc();
         return STATUS_CANNOT_UNDERSTAND;
     }

@@ -519,14 +519,14 @@ fn watch_drop(
                 continue;
             }
             match read {
-                Ok(bytes) => {
+                Ok(mut bytes) => {
                     let m = serde_json::json!({
                         "source": "drop",
                         "name": name,
                         "received": sluis_vault::vault::now(),
                     })
                     .to_string();
-                    match spool.put(&bytes, &m) {
+                    match spool.put_owned(&mut bytes, &m) {
                         Ok(id) => {
                             metrics.objects_spooled.inc();
                             let _ = std::fs::remove_file(&path);

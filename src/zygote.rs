@@ -267,8 +267,9 @@ fn worker(
     // Dies with the zygote.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| env("parent death signal", e))?;
+    // The object replaces the request channel as standard input, so no worker holds the channel.
     rustix::stdio::dup2_stdin(&object).map_err(|e| env("standard input", e))?;
     rustix::stdio::dup2_stdout(&output).map_err(|e| env("standard output", e))?;
-    drop((object, output));
-    crate::core::sanitise_worker(args, limits, network_isolated)
+    drop(output);
+    crate::core::sanitise_worker(object.into(), args, limits, network_isolated)
 }

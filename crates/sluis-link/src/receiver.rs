@@ -905,15 +905,12 @@ impl<W: Workspace> Receiver<W> {
             return;
         }
         // A new block takes its whole source area at once.
+        let area = u64::from(k).saturating_mul(t);
         let opening = !self
             .sessions
             .get(&id)
             .is_some_and(|s| s.blocks.contains_key(&block));
-        let need = if opening {
-            u64::from(k).saturating_mul(t)
-        } else {
-            t
-        };
+        let need = if opening { area } else { t };
         while self.buffered.saturating_add(need) > self.limits.max_buffer_bytes {
             let own = self.sessions.get(&id).map(|s| s.last);
             // Never evict the session this symbol belongs to.
@@ -945,10 +942,11 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.over_budget.inc();
             return;
         }
-        let area = usize::try_from(u64::from(k).saturating_mul(t)).unwrap_or(usize::MAX);
+        // Within the budget checked above, so it fits in memory.
+        let area_len = usize::try_from(area).unwrap_or(usize::MAX);
         let b = s.blocks.entry(block).or_insert_with(|| BlockState {
             seen: Vec::new(),
-            source_bytes: vec![0; area],
+            source_bytes: vec![0; area_len],
             repairs: Vec::new(),
             source: 0,
             decoder: None,
@@ -985,14 +983,8 @@ impl<W: Workspace> Receiver<W> {
                 Some(std::mem::take(&mut b.source_bytes))
             } else if (b.source as usize).saturating_add(b.repairs.len()) >= k as usize {
                 // Some source symbols are missing: RaptorQ, with what there is.
-                let oti = ObjectTransmissionInformation::new(
-                    u64::from(k).saturating_mul(t),
-                    shape.symbol_size,
-                    1,
-                    1,
-                    1,
-                );
-                let mut d = SourceBlockDecoder::new(0, &oti, u64::from(k).saturating_mul(t));
+                let oti = ObjectTransmissionInformation::new(area, shape.symbol_size, 1, 1, 1);
+                let mut d = SourceBlockDecoder::new(0, &oti, area);
                 let present: Vec<EncodingPacket> = (0..k)
                     .filter(|i| b.has(*i))
                     .filter_map(|i| {

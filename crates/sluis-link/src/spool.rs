@@ -175,24 +175,13 @@ impl Spool {
 
     /// Writes an object durably and returns its id.
     pub fn put(&self, bytes: &[u8], meta: &str) -> Result<u64, SpoolError> {
-        self.put_parts(&[bytes], meta)
-    }
-
-    /// Writes an object made of `parts`, one after the other, durably and returns its id
-    /// (a header and a body are written as they are, never first copied into one buffer).
-    pub fn put_parts(&self, parts: &[&[u8]], meta: &str) -> Result<u64, SpoolError> {
-        self.write_object(parts, meta, false)
+        self.write_object(bytes, meta, false)
     }
 
     /// Writes an object durably; with `drop_pages`, its pages leave the page cache once it is
     /// on the disk (its sender has the bytes in memory).
-    fn write_object(
-        &self,
-        parts: &[&[u8]],
-        meta: &str,
-        drop_pages: bool,
-    ) -> Result<u64, SpoolError> {
-        let length: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    fn write_object(&self, bytes: &[u8], meta: &str, drop_pages: bool) -> Result<u64, SpoolError> {
+        let length = bytes.len() as u64;
         {
             let st = self.lock();
             let unsent: u64 = st.objects.range(st.sent_below..).map(|(_, l)| *l).sum();
@@ -213,9 +202,7 @@ impl Spool {
             f.write_all(MAGIC)?;
             f.write_all(&(meta.len() as u32).to_be_bytes())?;
             f.write_all(meta.as_bytes())?;
-            for p in parts {
-                f.write_all(p)?;
-            }
+            f.write_all(bytes)?;
             let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_data()?;
             if drop_pages {
@@ -250,7 +237,7 @@ impl Spool {
             }
             room
         };
-        let put = self.write_object(&[bytes], meta, hot);
+        let put = self.write_object(bytes, meta, hot);
         let mut st = self.lock();
         let id = match put {
             Ok(id) => id,
