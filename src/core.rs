@@ -254,6 +254,10 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     write_json_atomic(&ledger_path, &ledger)?;
     let (confirm_tx, confirm_rx) = mpsc::channel::<u64>();
     let receiver_stop = stop.clone();
+    let on_disk: Vec<(u64, u64)> = leftover
+        .iter()
+        .map(|(id, p)| (*id, std::fs::metadata(p).map_or(0, |m| m.len())))
+        .collect();
     let limits_cfg = cfg.receiver;
     let rx_m = rx_metrics.clone();
     let saver = LedgerSaver::spawn(ledger_path.clone());
@@ -272,6 +276,9 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
                 rx_m,
                 Instant::now(),
             );
+            for (id, length) in on_disk {
+                receiver.committed_on_disk(id, length);
+            }
             run_receiver(
                 &sock,
                 &mut receiver,
@@ -596,10 +603,27 @@ impl Pipeline {
                 self.audit_link(None, Outcome::Success, "heartbeats from the edge resumed");
                 self.emit(serde_json::json!({"time": t, "event": "heartbeat-resumed"}));
             }
-            Event::EdgeRestarted { epoch } => {
-                self.emit(
-                    serde_json::json!({"time": t, "event": "edge-restarted", "epoch": epoch}),
+            Event::EdgeRestarted { previous, epoch } => {
+                let detail = if previous == 0 {
+                    format!("first edge run heard: epoch {epoch}")
+                } else {
+                    format!("edge restarted: epoch {previous} -> {epoch}")
+                };
+                self.audit_link(None, Outcome::Success, &detail);
+                self.emit(serde_json::json!({"time": t, "event": "edge-restarted", "previous": previous, "epoch": epoch}));
+                eprintln!("sluis core: {detail}");
+            }
+            Event::Replayed {
+                count,
+                epoch,
+                current,
+            } => {
+                let detail = format!(
+                    "{count} replayed link record(s), the last from edge run {epoch} (newest heard: {current}): captured traffic sent again"
                 );
+                self.audit_link(None, Outcome::Denied, &detail);
+                self.emit(serde_json::json!({"time": t, "event": "replayed", "count": count, "epoch": epoch, "current": current}));
+                eprintln!("sluis core: ALERT {detail}");
             }
             Event::StorageFailed { id, error } => {
                 self.audit_link(

@@ -2,12 +2,25 @@
 //! of calling AE titles. It only frames: the command set is read by the small bounded parser
 //! below, the data set is not parsed at all; it is wrapped in a PS3.10 file header built from
 //! the negotiated values and spooled. The sanitiser on the customs side parses it.
+//!
+//! Connections are disciplined before a byte of them is trusted, so that no host in the
+//! enclave can keep allowed scanners out by holding sockets open:
+//!
+//! * At most `max_per_peer` connections per peer address; a peer at its bound that connects
+//!   again gives up its own oldest connection still waiting for its request (or is closed).
+//! * A connection must present its whole A-ASSOCIATE-RQ within the ARTIM time (PS3.8 §9.1.5,
+//!   the association request/reject/release timer; `artim_s`), or it is cut. Waiting
+//!   connections are bounded apart (`max_waiting`), the oldest giving way to a new one, so
+//!   that a scanner's fresh connection, whose request follows at once, always gets through.
+//! * Once associated, each PDU must arrive whole within a deadline (a grace plus its length at
+//!   a floor rate), and the next PDU must begin within `timeout_s`: idle and dribbling peers
+//!   are cut.
 
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use dicom_ul::association::SyncAssociation;
 use dicom_ul::association::server::{AccessControl, ServerAssociation, ServerAssociationOptions};
@@ -40,7 +53,160 @@ pub(crate) struct DicomConfig {
     pub max_pdu: u32,
     pub max_associations: usize,
     pub max_object_bytes: u64,
+    /// The longest wait for the next PDU of an association.
     pub timeout: Duration,
+    /// The longest wait for a connection's association request (ARTIM).
+    pub artim: Duration,
+    /// Connections at most from one peer address.
+    pub max_per_peer: usize,
+    /// Connections at most waiting for their association request.
+    pub max_waiting: usize,
+}
+
+/// The largest A-ASSOCIATE-RQ waited for (real ones are a few KiB; it must fit the socket's
+/// receive buffer, where it is waited for without being read).
+const MAX_REQUEST: u32 = 64 * 1024;
+/// A PDU's time: this grace plus its length at [`MIN_RATE`].
+const PDU_GRACE: Duration = Duration::from_secs(10);
+/// The slowest rate (bytes per second) a peer may send a PDU at.
+const MIN_RATE: u64 = 256 * 1024;
+
+/// The connections the DICOM service holds, for the bounds per peer and for waiting ones.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: Vec<Connection>,
+}
+
+struct Connection {
+    id: u64,
+    peer: std::net::IpAddr,
+    associated: bool,
+    since: std::time::Instant,
+    /// A handle to shut the socket down when the connection is given up for a newer one.
+    socket: TcpStream,
+}
+
+impl Connections {
+    /// Admits a new connection from `peer`, giving up older waiting ones where a bound says
+    /// so (counted in `given_up`); `None` if it must be closed at once (its peer holds its bound
+    /// in associations).
+    fn admit(
+        &mut self,
+        stream: &TcpStream,
+        peer: std::net::IpAddr,
+        cfg: &DicomConfig,
+        given_up: &prometheus_client::metrics::counter::Counter,
+    ) -> Option<u64> {
+        let from_peer = self.open.iter().filter(|c| c.peer == peer).count();
+        if from_peer >= cfg.max_per_peer.max(1) {
+            if !self.give_up_oldest_waiting(Some(peer)) {
+                return None;
+            }
+            given_up.inc();
+        }
+        let waiting = self.open.iter().filter(|c| !c.associated).count();
+        if waiting >= cfg.max_waiting.max(1) && self.give_up_oldest_waiting(None) {
+            given_up.inc();
+        }
+        let socket = stream.try_clone().ok()?;
+        self.next += 1;
+        self.open.push(Connection {
+            id: self.next,
+            peer,
+            associated: false,
+            since: std::time::Instant::now(),
+            socket,
+        });
+        Some(self.next)
+    }
+
+    /// Shuts down the oldest connection still waiting for its request (of `peer`, if given).
+    fn give_up_oldest_waiting(&mut self, peer: Option<std::net::IpAddr>) -> bool {
+        let oldest = self
+            .open
+            .iter()
+            .filter(|c| !c.associated && peer.is_none_or(|p| c.peer == p))
+            .min_by_key(|c| c.since)
+            .map(|c| c.id);
+        let Some(id) = oldest else {
+            return false;
+        };
+        if let Some(i) = self.open.iter().position(|c| c.id == id) {
+            let c = self.open.swap_remove(i);
+            let _ = c.socket.shutdown(std::net::Shutdown::Both);
+        }
+        true
+    }
+
+    /// Marks `id` associated, if there is room for one more association.
+    fn associate(&mut self, id: u64, max: usize) -> bool {
+        let n = self.open.iter().filter(|c| c.associated).count();
+        match self.open.iter_mut().find(|c| c.id == id) {
+            Some(c) if n < max => {
+                c.associated = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets `id`; returns whether it was still held (not given up for a newer one).
+    fn close(&mut self, id: u64) -> bool {
+        let before = self.open.len();
+        self.open.retain(|c| c.id != id);
+        self.open.len() < before
+    }
+}
+
+/// Waits, without reading, until the socket holds a whole A-ASSOCIATE-RQ (so that dicom-ul's
+/// handshake, which reads it, cannot be held up), within the ARTIM time.
+fn await_request(stream: &TcpStream, artim: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + artim;
+    let mut want = 6usize;
+    let mut buf = vec![0u8; want];
+    loop {
+        let Some(left) = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            anyhow::bail!("no association request within the ARTIM time ({artim:?})");
+        };
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.peek(&mut buf) {
+            Ok(0) => anyhow::bail!("closed before its association request"),
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if want == 6 && n == 6 {
+            let &[kind, _, a, b, c, d] = buf.as_slice() else {
+                anyhow::bail!("short PDU header");
+            };
+            if kind != 0x01 {
+                anyhow::bail!("the first PDU is of type {kind:#04x}, not an A-ASSOCIATE-RQ");
+            }
+            let len = u32::from_be_bytes([a, b, c, d]);
+            if len > MAX_REQUEST {
+                anyhow::bail!("an association request of {len} bytes, past {MAX_REQUEST}");
+            }
+            want = 6 + len as usize;
+            buf.resize(want, 0);
+            continue;
+        }
+        if n == want && want > 6 {
+            return Ok(());
+        }
+        // Part of it is there: look again shortly (peek returns at once while bytes wait).
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 struct AllowList(Vec<String>);
@@ -208,7 +374,7 @@ pub(crate) fn serve(
     wake: Arc<crate::edge::Wake>,
     stop: Arc<AtomicBool>,
 ) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let conns = Arc::new(std::sync::Mutex::new(Connections::default()));
     if let Err(e) = listener.set_nonblocking(true) {
         tracing::error!(error = %e, "DICOM listener");
         return;
@@ -225,24 +391,50 @@ pub(crate) fn serve(
                 continue;
             }
         };
-        if active.load(Ordering::SeqCst) >= cfg.max_associations {
-            tracing::warn!(%peer, "too many associations; closing");
+        let admitted = conns.lock().unwrap_or_else(|p| p.into_inner()).admit(
+            &stream,
+            peer.ip(),
+            &cfg,
+            &metrics.connections_refused,
+        );
+        let Some(id) = admitted else {
+            metrics.connections_refused.inc();
+            tracing::warn!(%peer, "connections from this peer at their bound; closing");
             drop(stream);
             continue;
-        }
-        active.fetch_add(1, Ordering::SeqCst);
-        let (cfg, spool, metrics, wake, active) = (
+        };
+        let (cfg, spool, metrics, wake, conns) = (
             cfg.clone(),
             spool.clone(),
             metrics.clone(),
             wake.clone(),
-            active.clone(),
+            conns.clone(),
         );
         std::thread::spawn(move || {
-            if let Err(e) = association(stream, &cfg, &spool, &metrics, &wake) {
-                tracing::info!(%peer, error = %e, "association ended");
+            let lock = || conns.lock().unwrap_or_else(|p| p.into_inner());
+            let r = stream
+                .set_nonblocking(false)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| await_request(&stream, cfg.artim));
+            match r {
+                Err(e) => {
+                    // One given up for a newer connection was counted as refused already.
+                    if lock().close(id) {
+                        metrics.connections_cut.inc();
+                    }
+                    tracing::info!(%peer, error = %e, "connection cut before its association");
+                }
+                Ok(()) if !lock().associate(id, cfg.max_associations) => {
+                    metrics.connections_refused.inc();
+                    tracing::warn!(%peer, "too many associations; closing");
+                }
+                Ok(()) => {
+                    if let Err(e) = association(stream, &cfg, &spool, &metrics, &wake) {
+                        tracing::info!(%peer, error = %e, "association ended");
+                    }
+                }
             }
-            active.fetch_sub(1, Ordering::SeqCst);
+            let _ = lock().close(id);
         });
     }
 }
@@ -290,16 +482,32 @@ fn association(
     let mut too_large = false;
     loop {
         // P-DATA-TF PDUs are read here, each value straight to where it goes (the data set into
-        // the object's buffer); other PDUs are parsed by dicom-ul.
-        let (kind, len) = pdu_header(&mut assoc)?;
+        // the object's buffer); other PDUs are parsed by dicom-ul. The next PDU must begin
+        // within the timeout, and arrive whole within its own deadline.
+        let (kind, len) = match pdu_header(&mut assoc, Instant::now() + cfg.timeout) {
+            Err(e) => {
+                metrics.connections_cut.inc();
+                let _ = assoc.abort();
+                return Err(e);
+            }
+            Ok(x) => x,
+        };
         if len > cfg.max_pdu {
             let _ = assoc.abort();
             anyhow::bail!("PDU of {len} bytes, past the {} negotiated", cfg.max_pdu);
         }
+        let deadline =
+            Instant::now() + PDU_GRACE + Duration::from_millis(u64::from(len) * 1000 / MIN_RATE);
+        let slow = |e: anyhow::Error| {
+            if e.downcast_ref::<TooSlow>().is_some() {
+                metrics.connections_cut.inc();
+            }
+            e
+        };
         if kind != PDATA_TF {
             let mut whole = vec![kind, 0];
             whole.extend_from_slice(&len.to_be_bytes());
-            read_into(&mut assoc, &mut whole, len as usize)?;
+            read_into(&mut assoc, &mut whole, len as usize, deadline).map_err(slow)?;
             match dicom_ul::read_pdu(&whole[..], cfg.max_pdu.max(MIN_PDU), false) {
                 Ok(Some(Pdu::ReleaseRQ)) => {
                     assoc.send(&Pdu::ReleaseRP)?;
@@ -318,7 +526,7 @@ fn association(
                 anyhow::bail!("a PDV item header runs past its PDU");
             };
             let mut head = Vec::with_capacity(PDV_HEADER);
-            read_into(&mut assoc, &mut head, PDV_HEADER)?;
+            read_into(&mut assoc, &mut head, PDV_HEADER, deadline).map_err(slow)?;
             let &[l0, l1, l2, l3, pcid, control] = head.as_slice() else {
                 anyhow::bail!("short PDV item header");
             };
@@ -332,7 +540,7 @@ fn association(
                 if command.len() + n > MAX_COMMAND {
                     anyhow::bail!("command set larger than {MAX_COMMAND} bytes");
                 }
-                read_into(&mut assoc, &mut command, n)?;
+                read_into(&mut assoc, &mut command, n, deadline).map_err(slow)?;
                 if !is_last {
                     continue;
                 }
@@ -369,9 +577,9 @@ fn association(
                     data.clear();
                 }
                 if too_large {
-                    skip(&mut assoc, n)?;
+                    skip(&mut assoc, n, deadline).map_err(slow)?;
                 } else {
-                    read_into(&mut assoc, &mut data, n)?;
+                    read_into(&mut assoc, &mut data, n, deadline).map_err(slow)?;
                 }
                 if !is_last {
                     continue;
@@ -406,45 +614,80 @@ const MIN_PDU: u32 = 4096;
 /// The association's socket and what dicom-ul has read from it past the last PDU.
 type Wire<'a> = (&'a mut TcpStream, &'a mut bytes::BytesMut);
 
-/// The next PDU's type and length (its 6-byte header).
-fn pdu_header(assoc: &mut ServerAssociation<TcpStream>) -> anyhow::Result<(u8, u32)> {
+/// The next PDU's type and length (its 6-byte header), by `deadline`.
+fn pdu_header(
+    assoc: &mut ServerAssociation<TcpStream>,
+    deadline: Instant,
+) -> anyhow::Result<(u8, u32)> {
     let mut head = Vec::with_capacity(6);
-    read_into(assoc, &mut head, 6)?;
+    read_into(assoc, &mut head, 6, deadline)?;
     match head.as_slice() {
         &[kind, _, a, b, c, d] => Ok((kind, u32::from_be_bytes([a, b, c, d]))),
         _ => anyhow::bail!("short PDU header"),
     }
 }
 
-/// Appends exactly `n` bytes of the association's stream to `buf`: first what dicom-ul had
-/// read ahead, then straight from the socket into `buf`'s spare room (no intermediate buffer;
-/// dicom-ul's own reader copied each PDU three times, in 8 KiB reads). Written here because
-/// dicom-ul offers no way to receive a data set into the caller's buffer.
+/// A peer that did not send what it owed by its deadline.
+#[derive(Debug)]
+struct TooSlow;
+
+impl std::fmt::Display for TooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the peer sent too slowly: cut at its deadline")
+    }
+}
+
+impl std::error::Error for TooSlow {}
+
+/// Appends exactly `n` bytes of the association's stream to `buf` by `deadline`: first what
+/// dicom-ul had read ahead, then straight from the socket into `buf`'s spare room (no
+/// intermediate buffer; dicom-ul's own reader copied each PDU three times, in 8 KiB reads).
+/// Written here because dicom-ul offers no way to receive a data set into the caller's buffer.
+/// A peer that dribbles is cut at the deadline however often it sends a byte.
 fn read_into(
     assoc: &mut ServerAssociation<TcpStream>,
     buf: &mut Vec<u8>,
     n: usize,
+    deadline: Instant,
 ) -> anyhow::Result<()> {
     let (sock, ahead): Wire<'_> = SyncAssociation::get_mut(assoc);
     let from_ahead = n.min(ahead.len());
     buf.extend_from_slice(ahead.split_to(from_ahead).as_ref());
-    let rest = n - from_ahead;
-    if rest > 0 {
-        let got = sock.take(rest as u64).read_to_end(buf)?;
-        if got < rest {
-            anyhow::bail!("the peer closed the connection inside a PDU");
+    let want = buf.len() + (n - from_ahead);
+    while buf.len() < want {
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return Err(TooSlow.into());
+        };
+        sock.set_read_timeout(Some(left))?;
+        let before = buf.len();
+        match (&mut *sock).take((want - before) as u64).read_to_end(buf) {
+            Ok(0) => anyhow::bail!("the peer closed the connection inside a PDU"),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
 }
 
 /// Reads and throws away `n` bytes of the association's stream (a data set past the limit).
-fn skip(assoc: &mut ServerAssociation<TcpStream>, mut n: usize) -> anyhow::Result<()> {
+fn skip(
+    assoc: &mut ServerAssociation<TcpStream>,
+    mut n: usize,
+    deadline: Instant,
+) -> anyhow::Result<()> {
     let mut scratch = Vec::with_capacity(64 << 10);
     while n > 0 {
         let step = n.min(64 << 10);
         scratch.clear();
-        read_into(assoc, &mut scratch, step)?;
+        read_into(assoc, &mut scratch, step, deadline)?;
         n -= step;
     }
     Ok(())

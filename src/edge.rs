@@ -121,8 +121,17 @@ pub(crate) struct EdgeSection {
     pub spool_budget: u64,
     #[serde(default = "default_max_object")]
     pub max_object_bytes: u64,
+    /// Sent objects are kept for replay this long (and within `spool_budget`), then deleted:
+    /// the spool holds scans, and what the core has confirmed is safe in the vault needs no
+    /// copy in the enclave. A day covers an operator replaying what the core reported lost.
+    #[serde(default = "default_keep_sent")]
+    pub keep_sent_s: u64,
     /// Serve Prometheus metrics here.
     pub metrics_listen: Option<SocketAddr>,
+}
+
+fn default_keep_sent() -> u64 {
+    24 * 3600
 }
 
 fn default_spool_budget() -> u64 {
@@ -144,8 +153,28 @@ pub(crate) struct DicomSection {
     pub max_pdu: u32,
     #[serde(default = "default_assocs")]
     pub max_associations: usize,
+    /// The longest wait for an association's next PDU.
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
+    /// The longest wait for a connection's association request (DICOM's ARTIM timer).
+    #[serde(default = "default_artim")]
+    pub artim_s: u64,
+    /// Connections at most from one peer address.
+    #[serde(default = "default_per_peer")]
+    pub max_per_peer: usize,
+    /// Connections at most waiting for their association request (the oldest gives way).
+    #[serde(default = "default_waiting")]
+    pub max_waiting: usize,
+}
+
+fn default_artim() -> u64 {
+    10
+}
+fn default_per_peer() -> usize {
+    4
+}
+fn default_waiting() -> usize {
+    16
 }
 
 fn default_ae() -> String {
@@ -305,12 +334,15 @@ fn check(args: &RunArgs) -> Result<(), Failure> {
     c.finish()
 }
 
-fn link_out(cfg: &EdgeConfig, metrics: &SenderMetrics) -> Result<LinkOut, Failure> {
+/// The link's sending end for a new edge run, numbered by the spool's next epoch (higher than
+/// every earlier run's, `sluis edge replay` included).
+fn link_out(cfg: &EdgeConfig, spool: &Spool, metrics: &SenderMetrics) -> Result<LinkOut, Failure> {
     let key = EdgeKey::read(&cfg.edge.key).map_err(Failure::env)?;
+    let epoch = spool.next_epoch().map_err(Failure::env)?;
     let sock = udp_socket(cfg.link.bind, 0, cfg.link.send_buffer)
         .and_then(|s: UdpSocket| s.connect(cfg.link.to).map(|()| s))
         .map_err(|e| Failure::env(anyhow::anyhow!("link socket to {}: {e}", cfg.link.to)))?;
-    let sender = Sender::new(key, cfg.coding);
+    let sender = Sender::new(key, cfg.coding, epoch);
     Ok(LinkOut::new(
         sock,
         sender,
@@ -326,7 +358,7 @@ fn replay(args: &RunArgs, from: u64, to: u64) -> Result<(), Failure> {
     }
     let spool = Spool::open(&cfg.edge.spool, cfg.edge.spool_budget).map_err(Failure::env)?;
     let metrics = SenderMetrics::default();
-    let mut out = link_out(&cfg, &metrics)?;
+    let mut out = link_out(&cfg, &spool, &metrics)?;
     let entries = spool.range(from, to);
     let sent_below = spool.sent_below();
     let mut missing = Vec::new();
@@ -361,7 +393,7 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
     let spool =
         Arc::new(Spool::open(&cfg.edge.spool, cfg.edge.spool_budget).map_err(Failure::env)?);
     let metrics = SenderMetrics::default();
-    let mut out = link_out(&cfg, &metrics)?;
+    let mut out = link_out(&cfg, &spool, &metrics)?;
     let wake = Arc::new(Wake::default());
     let mut threads = Vec::new();
     if let Some(addr) = cfg.edge.metrics_listen {
@@ -379,6 +411,9 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
             max_associations: d.max_associations,
             max_object_bytes: cfg.edge.max_object_bytes,
             timeout: Duration::from_secs(d.timeout_s),
+            artim: Duration::from_secs(d.artim_s),
+            max_per_peer: d.max_per_peer,
+            max_waiting: d.max_waiting,
         };
         let (spool, metrics, wake, stop) =
             (spool.clone(), metrics.clone(), wake.clone(), stop.clone());
@@ -404,8 +439,15 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
     );
     let interval = Duration::from_millis(cfg.link.heartbeat_ms.max(50));
     let mut last_beat = Instant::now() - interval;
+    let keep = Duration::from_secs(cfg.edge.keep_sent_s);
     let beat = |out: &mut LinkOut, last: &mut Instant, spool: &Spool, metrics: &SenderMetrics| {
         if last.elapsed() >= interval {
+            if let Some(before) = SystemTime::now().checked_sub(keep) {
+                let pruned = spool.prune_sent_before(before);
+                if pruned > 0 {
+                    tracing::info!(pruned, "sent objects past their retention deleted");
+                }
+            }
             let (n, bytes, unsent) = spool.depth();
             metrics.spool_depth.set(n as i64);
             metrics.spool_bytes.set(bytes as i64);

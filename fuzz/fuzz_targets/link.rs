@@ -25,7 +25,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let object: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let coding = Coding { mtu: 1500, symbols_per_block: 8, ..Coding::default() };
-        let mut s = Sender::new(key(), coding);
+        let mut s = Sender::new(key(), coding, 1);
         let mut datagrams = vec![s.start(1, object.len() as u64, b"{}")];
         let shape = coding.shape(object.len() as u64);
         for b in 0..shape.blocks() {

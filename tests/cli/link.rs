@@ -389,7 +389,7 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
         count(&ev, "lost") + count(&ev, "rejected") + count(&ev, "quarantined"),
         0
     );
-    for e in &ev {
+    for e in ev.iter().filter(|e| e["event"] == "stored") {
         assert!(
             e["source"]
                 .as_str()
@@ -397,6 +397,8 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
                 .contains(" from SCANNER1 (127.0.0.1")
         );
     }
+    // The edge run that sent them is on the record.
+    assert_eq!(count(&ev, "edge-restarted"), 1, "{ev:#?}");
     let m = lock.metrics();
     assert!(
         m.contains(&format!(
@@ -443,7 +445,7 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
     let list = sluis(&["vault", "list", s(&lock.vault), "--json", "--limit", "100"]);
     assert_exit(&list, 0);
     assert_eq!(stdout(&list).lines().count(), scans.len());
-    let first = ev[0]["scan"].as_str().unwrap();
+    let first = ev.iter().find_map(|e| e["scan"].as_str()).unwrap();
     let out_file = dir.path().join("read.dcm");
     let read = sluis(&[
         "vault",
@@ -646,7 +648,7 @@ fn hostile_datagrams_and_forged_objects_do_not_stop_the_core_or_reach_the_vault(
     }
     // A whole object signed by a key that is not the edge's.
     let forger = sluis_link::EdgeKey::from_seed([3; 32]);
-    let mut sender = sluis_link::Sender::new(forger, sluis_link::Coding::default());
+    let mut sender = sluis_link::Sender::new(forger, sluis_link::Coding::default(), u32::MAX);
     let payload = std::fs::read(&synth_many(&dir.path().join("forged"), 1, 1)[0]).unwrap();
     let shape = sender.coding().shape(payload.len() as u64);
     let mut grams = vec![sender.start(1, payload.len() as u64, b"{}")];

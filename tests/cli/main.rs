@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 
 use sluis_synth::hostile::corpus;
 
+mod attack;
 mod audit;
 mod browser;
 mod crash;

@@ -119,7 +119,7 @@ pub(crate) fn send(
 ) -> Result<()> {
     let sock = udp_socket(SocketAddr::from(([127, 0, 0, 1], 0)), 0, 8 << 20)?;
     sock.connect(to)?;
-    let sender = Sender::new(EdgeKey::from_seed(KEY_SEED), coding);
+    let sender = Sender::new(EdgeKey::from_seed(KEY_SEED), coding, 1);
     let mut out = LinkOut::new(sock, sender, rate, SenderMetrics::default());
     let start = Instant::now();
     for i in 0..objects {

@@ -23,7 +23,7 @@ fn main() -> std::io::Result<()> {
         ..Coding::default()
     };
     // Objects signed by another key than the fixture's: the fuzzer mutates real structure.
-    let mut s = Sender::new(EdgeKey::from_seed([1; 32]), coding);
+    let mut s = Sender::new(EdgeKey::from_seed([1; 32]), coding, 1);
     for (i, len) in [0usize, 1, 700, 3000].into_iter().enumerate() {
         let object: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
         let id = i as u64 + 1;

@@ -16,7 +16,8 @@ pub struct ReceiverMetrics {
     pub malformed: Counter,
     /// Signed records whose signature did not verify.
     pub forged: Counter,
-    /// Heartbeats older than one already seen.
+    /// Signed records replayed: a heartbeat older than one already seen, or any signed record
+    /// from an edge run older than the newest one heard.
     pub replayed: Counter,
     /// Verified heartbeats.
     pub heartbeats: Counter,
@@ -62,6 +63,15 @@ pub struct ReceiverMetrics {
     pub link_up: Gauge,
     /// The edge's spool depth, from its last heartbeat.
     pub edge_spool_depth: Gauge,
+    /// Sessions open that no signed record has vouched for yet.
+    pub unverified_sessions: Gauge,
+    /// Bytes of the reassembly directory taken (objects being written and verified objects
+    /// waiting for the vault).
+    pub disk_bytes: Gauge,
+    /// Blocks held in memory because the reassembly directory's budget was full.
+    pub disk_full: Counter,
+    /// The newest edge run heard.
+    pub edge_epoch: Gauge,
 }
 
 impl ReceiverMetrics {
@@ -82,7 +92,7 @@ impl ReceiverMetrics {
         );
         r.register(
             "replayed",
-            "Heartbeats older than one already seen",
+            "Signed records replayed (older heartbeat, or from an older edge run)",
             self.replayed.clone(),
         );
         r.register("heartbeats", "Verified heartbeats", self.heartbeats.clone());
@@ -179,6 +189,26 @@ impl ReceiverMetrics {
             "The edge's spool depth, from its last heartbeat",
             self.edge_spool_depth.clone(),
         );
+        r.register(
+            "unverified_sessions",
+            "Sessions no signed record has vouched for yet",
+            self.unverified_sessions.clone(),
+        );
+        r.register(
+            "disk_bytes",
+            "Bytes of the reassembly directory taken",
+            self.disk_bytes.clone(),
+        );
+        r.register(
+            "disk_full",
+            "Blocks held in memory: reassembly disk budget full",
+            self.disk_full.clone(),
+        );
+        r.register(
+            "edge_epoch",
+            "The newest edge run heard",
+            self.edge_epoch.clone(),
+        );
     }
 }
 
@@ -201,6 +231,12 @@ pub struct SenderMetrics {
     pub objects_spooled: Counter,
     /// Inputs refused at the edge (too large, not allowed).
     pub inputs_refused: Counter,
+    /// DICOM connections closed unheard: past the bound per peer address, or given up for a
+    /// newer one while waiting for their association request.
+    pub connections_refused: Counter,
+    /// DICOM connections cut for being idle or too slow (no association request within the
+    /// ARTIM time, a PDU not complete within its time, nothing between PDUs for too long).
+    pub connections_cut: Counter,
     /// Objects in the spool.
     pub spool_depth: Gauge,
     /// Bytes in the spool.
@@ -244,6 +280,16 @@ impl SenderMetrics {
             "inputs_refused",
             "Inputs refused at the edge",
             self.inputs_refused.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "DICOM connections closed unheard (per-peer bound, waiting room full)",
+            self.connections_refused.clone(),
+        );
+        r.register(
+            "connections_cut",
+            "DICOM connections cut for being idle or too slow",
+            self.connections_cut.clone(),
         );
         r.register(
             "spool_depth",

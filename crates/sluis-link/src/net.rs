@@ -472,14 +472,16 @@ impl<'a> Gro<'a> {
 
 /// The core's reassembly directory: parts in `tmp/`, verified objects renamed into `ready/`
 /// as `<id>.<BLAKE3 hex>.obj` (the digest they verified with, so a restart can check them
-/// without another file), and emptied files kept in `spare/` for the next parts.
+/// without another file), and emptied files kept in `spare/` for the next parts. Owner-only
+/// (0700, files 0600): it holds scans as they came from the enclave.
 ///
-/// Why spares: a new file for every object and its removal once stored cost, on a tmpfs, the
-/// allocation, zeroing and freeing of every page of it (about a tenth of the core's CPU on the
-/// intake benchmark), and on ext4 without a journal a freed inode that every file created in
-/// the next minutes skips (`recently_deleted`), the vault's blobs among them. A spare is
-/// overwritten in place: the receiver writes every byte of the object before its digest is
-/// checked, and the file is cut to the object's length when it is taken.
+/// Why spares: a new file for every object and its removal once stored cost, on ext4 without
+/// a journal, a freed inode that every file created in the next minutes skips
+/// (`recently_deleted`), the vault's blobs among them. A spare is **emptied** when it is
+/// retired (cut to length 0: once an object is in the vault, no plaintext of it stays on the
+/// customs side), so it keeps its inode but none of its bytes; it is grown to the next object's
+/// length when taken, and the receiver writes every byte of that object before its digest is
+/// checked.
 #[derive(Debug)]
 pub struct DirWorkspace {
     dir: PathBuf,
@@ -493,11 +495,8 @@ pub struct Spares {
     files: std::sync::Mutex<(Vec<PathBuf>, u64)>,
 }
 
-/// At most this many spare files, each at most [`SPARE_BYTES`] long (on a tmpfs they hold
-/// memory).
+/// At most this many spare files (each empty).
 const SPARES: usize = 8;
-/// The largest file kept as a spare.
-const SPARE_BYTES: u64 = 32 << 20;
 
 impl Spares {
     /// Takes a spare file, if there is one, renamed to `to`.
@@ -506,12 +505,21 @@ impl Spares {
         std::fs::rename(&from, to).ok()
     }
 
-    /// Retires a stored object's file from `ready/` (or a discarded part): kept as a spare
-    /// while there is room, removed otherwise.
+    /// Retires a stored object's file from `ready/` (or a discarded part): its bytes are
+    /// destroyed (the file is cut to nothing), then it is kept as a spare while there is room,
+    /// or removed.
     pub fn retire(&self, path: &Path) {
-        let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= SPARE_BYTES);
+        // Emptied before anything else: a stored scan's plaintext must not outlive its storing.
+        let emptied = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0));
+        if emptied.is_err() {
+            let _ = std::fs::remove_file(path);
+            return;
+        }
         let mut files = self.lock();
-        if small && files.0.len() < SPARES {
+        if files.0.len() < SPARES {
             files.1 = files.1.wrapping_add(1);
             let spare = self.dir.join(format!("{:020}", files.1));
             if std::fs::rename(path, &spare).is_ok() {
@@ -532,14 +540,15 @@ impl DirWorkspace {
     /// Opens `dir`, removing parts a previous run left (they were never verified) and its
     /// spare files.
     pub fn open(dir: &Path) -> std::io::Result<DirWorkspace> {
+        sluis_secret::private_dir(dir)?;
         for sub in ["tmp", "spare"] {
             let d = dir.join(sub);
             if d.exists() {
                 std::fs::remove_dir_all(&d)?;
             }
-            std::fs::create_dir_all(&d)?;
+            sluis_secret::private_dir(&d)?;
         }
-        std::fs::create_dir_all(dir.join("ready"))?;
+        sluis_secret::private_dir(&dir.join("ready"))?;
         Ok(DirWorkspace {
             dir: dir.to_path_buf(),
             spares: std::sync::Arc::new(Spares {
@@ -604,10 +613,10 @@ impl Workspace for DirWorkspace {
     type Committed = PathBuf;
     fn create(&mut self, object: u64, length: u64) -> std::io::Result<DirPart> {
         let path = self.dir.join("tmp").join(format!("{object:020}.part"));
-        // A spare keeps its pages; cut to this object's length, every byte of which the
-        // receiver writes before the digest is checked.
+        // A spare is empty (see `Spares::retire`); grown to this object's length, every byte of
+        // which the receiver writes before the digest is checked.
         let reused = self.spares.take(&path).is_some();
-        let file = std::fs::OpenOptions::new()
+        let file = sluis_secret::options()
             .read(true)
             .write(true)
             .create(true)

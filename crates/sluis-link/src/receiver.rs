@@ -7,6 +7,16 @@
 //! * It never panics and never allocates by a length a datagram declares: a session is opened
 //!   only for a shape within [`ReceiverLimits`], symbols are held only within the byte budget, and
 //!   the number of sessions and of blocks in flight per session is capped.
+//! * A session no signed record has vouched for (opened by an unsigned data datagram) holds
+//!   nothing genuine traffic needs: such sessions are counted and budgeted apart
+//!   ([`ReceiverLimits::max_unverified_sessions`], [`ReceiverLimits::max_unverified_bytes`]),
+//!   evicted first, and write nothing to disk; their decoded blocks wait in memory until a signed
+//!   Start or End arrives. Bytes on disk count against [`ReceiverLimits::max_disk_bytes`] from
+//!   the moment an object's file is made until its owner confirms it safe.
+//! * Edge runs are numbered by an epoch that only grows; the newest one heard is kept in the
+//!   [`Ledger`]. A signed record from an older run, or a heartbeat no newer than the last, is a
+//!   replay: counted, reported ([`Event::Replayed`], aggregated), and never taken as a sign of
+//!   life.
 //! * Decoded blocks go to a [`Workspace`] (a temporary file in production); an object is handed
 //!   out as a [`VerifiedObject`] only after its bytes hash to the digest in an End record whose
 //!   Ed25519 signature verifies under the edge's key. Nothing else constructs one.
@@ -28,6 +38,10 @@ use crate::wire::{self, AbortReason, Header, Kind, Record, Shape};
 
 /// The most blocks an object may be cut into (bounds the per-session block bitmap to 8 KiB).
 pub const MAX_BLOCKS: u64 = 1 << 16;
+
+/// Replays are reported at most this often (with the count since the last report), so that a
+/// flood of captured records cannot flood the events and the transparency log.
+pub const REPLAY_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// The receiver's bounds. Defaults suit scans of up to 1 GiB on a host with a few GiB of RAM.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -56,6 +70,15 @@ pub struct ReceiverLimits {
     /// No verified heartbeat for this long raises [`Event::HeartbeatMissed`].
     #[serde(with = "humantime_serde_ms")]
     pub heartbeat_tolerance: Duration,
+    /// Sessions at most that no signed record vouched for (apart from `max_sessions`; the
+    /// least recently used is given up for a new one).
+    pub max_unverified_sessions: usize,
+    /// Bytes of symbols and decoded blocks at most held for unverified sessions (part of
+    /// `max_buffer_bytes`).
+    pub max_unverified_bytes: u64,
+    /// Bytes at most in the reassembly directory: objects being written (counted at their full
+    /// length when their file is made) and verified objects not yet confirmed safe.
+    pub max_disk_bytes: u64,
 }
 
 /// Durations in the configuration as integer milliseconds.
@@ -85,6 +108,9 @@ impl Default for ReceiverLimits {
             session_timeout: Duration::from_secs(10),
             loss_grace: Duration::from_secs(15),
             heartbeat_tolerance: Duration::from_secs(5),
+            max_unverified_sessions: 8,
+            max_unverified_bytes: 32 << 20,
+            max_disk_bytes: 4 << 30,
         }
     }
 }
@@ -196,10 +222,23 @@ pub enum Event<L> {
     },
     /// Heartbeats are back.
     HeartbeatResumed,
-    /// A new edge run (verified heartbeat with a new epoch).
+    /// A new edge run: a verified heartbeat from an epoch newer than any heard before.
     EdgeRestarted {
+        /// The newest epoch heard before (0 on a new link).
+        previous: u32,
         /// The new epoch.
         epoch: u32,
+    },
+    /// Signed records were replayed: heartbeats no newer than the last one, or records from an
+    /// edge run older than the newest heard (captured and sent again, or a stale edge). Reported
+    /// at once, then at most once a minute with the count since the last report.
+    Replayed {
+        /// How many since the last report.
+        count: u64,
+        /// The epoch of the last one.
+        epoch: u32,
+        /// The newest epoch heard.
+        current: u32,
     },
     /// The workspace failed (disk full, permissions): the object could not be kept.
     StorageFailed {
@@ -227,6 +266,13 @@ pub struct Ledger {
     /// fsync of their own.
     #[serde(default)]
     pub pending: BTreeSet<u64>,
+    /// The newest edge run heard (its epoch; 0 before any). Signed records from older runs are
+    /// replays.
+    #[serde(default)]
+    pub epoch: u32,
+    /// The time in the newest heartbeat of that run (Unix ms): a heartbeat no newer is a replay.
+    #[serde(default)]
+    pub heartbeat_ms: u64,
 }
 
 impl Ledger {
@@ -328,6 +374,13 @@ struct Session<P> {
     end: Option<(u64, [u8; 32], Vec<u8>)>,
     /// Whether the cut came from a signed Start.
     signed_shape: bool,
+    /// Whether a signed Start or End vouched for it: until then it holds no disk and is
+    /// budgeted apart.
+    verified: bool,
+    /// Decoded blocks not yet written (the session is unverified, or the disk budget was full).
+    held: Vec<(u32, Vec<u8>)>,
+    /// Bytes of the reassembly directory this session's file takes.
+    disk: u64,
     last: Instant,
     buffered: u64,
 }
@@ -345,6 +398,9 @@ impl<P> Session<P> {
             hasher: blake3::Hasher::new(),
             end: None,
             signed_shape: false,
+            verified: false,
+            held: Vec::new(),
+            disk: 0,
             last: now,
             buffered: 0,
         }
@@ -383,8 +439,12 @@ pub struct Receiver<W: Workspace> {
     claims: VecDeque<(u64, Instant)>,
     /// Lengths the manifests told, for loss reports.
     lengths: BTreeMap<u64, u64>,
-    epoch: Option<u32>,
-    last_heartbeat_ms: u64,
+    /// Bytes of the reassembly directory taken: open files and verified objects not confirmed.
+    disk: u64,
+    /// Verified objects on disk, not yet confirmed safe, and their sizes.
+    committed: BTreeMap<u64, u64>,
+    /// Replays not yet reported, the epoch of the last one, and when the last report went out.
+    replays: (u64, u32, Option<Instant>),
     last_heard: Instant,
     silent: bool,
     ledger_dirty: bool,
@@ -410,6 +470,7 @@ impl<W: Workspace> Receiver<W> {
         metrics: ReceiverMetrics,
         now: Instant,
     ) -> Self {
+        metrics.edge_epoch.set(i64::from(ledger.epoch));
         Receiver {
             limits,
             verifier,
@@ -421,8 +482,9 @@ impl<W: Workspace> Receiver<W> {
             events: VecDeque::new(),
             claims: VecDeque::new(),
             lengths: BTreeMap::new(),
-            epoch: None,
-            last_heartbeat_ms: 0,
+            disk: 0,
+            committed: BTreeMap::new(),
+            replays: (0, 0, None),
             last_heard: now,
             silent: false,
             ledger_dirty: false,
@@ -439,11 +501,34 @@ impl<W: Workspace> Receiver<W> {
         &self.ledger
     }
 
-    /// The owner has a delivered object safe: it leaves [`Ledger::pending`].
+    /// The owner has a delivered object safe: it leaves [`Ledger::pending`], and its file no
+    /// longer counts against the disk budget.
     pub fn confirm(&mut self, id: u64) {
         if self.ledger.confirm(id) {
             self.ledger_dirty = true;
         }
+        if let Some(n) = self.committed.remove(&id) {
+            self.disk = self.disk.saturating_sub(n);
+            self.write_held();
+        }
+    }
+
+    /// Counts a verified object an earlier run left in the reassembly directory (pending in
+    /// the ledger) against the disk budget until it is confirmed.
+    pub fn committed_on_disk(&mut self, id: u64, length: u64) {
+        if self.committed.insert(id, length).is_none() {
+            self.disk = self.disk.saturating_add(length);
+        }
+    }
+
+    /// Bytes of the reassembly directory taken now.
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk
+    }
+
+    /// Sessions open now that no signed record has vouched for.
+    pub fn unverified_sessions(&self) -> usize {
+        self.sessions.values().filter(|s| !s.verified).count()
     }
 
     /// Whether the ledger changed since the last call.
@@ -486,19 +571,23 @@ impl<W: Workspace> Receiver<W> {
                 signature,
             } => {
                 // A second copy of a Start already verified changes nothing: skip the signature.
-                if self
-                    .sessions
-                    .get(&header.object)
-                    .is_some_and(|s| s.signed_shape && s.shape == Some(shape))
-                {
+                if self.sessions.get(&header.object).is_some_and(|s| {
+                    s.signed_shape && s.shape == Some(shape) && header.epoch >= self.ledger.epoch
+                }) {
                     return;
                 }
-                let msg = wire::start_message(header.object, &shape, repair, meta);
+                let msg = wire::start_message(header.epoch, header.object, &shape, repair, meta);
                 if !self.verifier.verify(&msg, &signature) {
                     self.metrics.forged.inc();
                     return;
                 }
-                if let Some(s) = self.session(header.object, now) {
+                if !self.current_run(header.epoch, now) {
+                    return;
+                }
+                if self.verified_session(header.object, now).is_none() {
+                    return;
+                }
+                if let Some(s) = self.sessions.get_mut(&header.object) {
                     if s.signed_shape {
                         return;
                     }
@@ -514,6 +603,7 @@ impl<W: Workspace> Receiver<W> {
                         s.signed_shape = s.shape == Some(shape);
                     }
                 }
+                self.write_held_of(header.object);
             }
             Record::Data {
                 shape,
@@ -527,16 +617,20 @@ impl<W: Workspace> Receiver<W> {
                 meta,
                 signature,
             } => {
-                let msg = wire::object_message(header.object, length, &digest, meta);
+                let msg = wire::object_message(header.epoch, header.object, length, &digest, meta);
                 if !self.verifier.verify(&msg, &signature) {
                     self.metrics.forged.inc();
                     return;
                 }
-                if let Some(s) = self.session(header.object, now) {
+                if !self.current_run(header.epoch, now) {
+                    return;
+                }
+                if let Some(s) = self.verified_session(header.object, now) {
                     if s.end.is_none() {
                         s.end = Some((length, digest, meta.to_vec()));
                     }
                     self.check_length(header.object);
+                    self.write_held_of(header.object);
                     self.try_finish(header.object);
                 }
             }
@@ -544,6 +638,9 @@ impl<W: Workspace> Receiver<W> {
                 let msg = wire::abort_message(header.epoch, header.object, reason);
                 if !self.verifier.verify(&msg, &signature) {
                     self.metrics.forged.inc();
+                    return;
+                }
+                if !self.current_run(header.epoch, now) {
                     return;
                 }
                 self.drop_session(header.object);
@@ -574,7 +671,9 @@ impl<W: Workspace> Receiver<W> {
                     self.metrics.forged.inc();
                     return;
                 }
-                self.status(&header, unix_ms, now);
+                if !self.heartbeat(&header, unix_ms, now) {
+                    return;
+                }
                 self.metrics
                     .edge_spool_depth
                     .set(i64::try_from(spool_depth).unwrap_or(i64::MAX));
@@ -588,6 +687,9 @@ impl<W: Workspace> Receiver<W> {
                 let msg = wire::status_message(Kind::Manifest, header.epoch, signed);
                 if !self.verifier.verify(&msg, &signature) {
                     self.metrics.forged.inc();
+                    return;
+                }
+                if !self.current_run(header.epoch, now) {
                     return;
                 }
                 let mut top = 0;
@@ -605,30 +707,82 @@ impl<W: Workspace> Receiver<W> {
         }
     }
 
-    fn status(&mut self, header: &Header, unix_ms: u64, now: Instant) {
-        if self.epoch != Some(header.epoch) {
-            if self.epoch.is_some() {
-                self.events.push_back(Event::EdgeRestarted {
-                    epoch: header.epoch,
-                });
-            }
-            self.epoch = Some(header.epoch);
-            self.last_heartbeat_ms = 0;
+    /// Whether a verified record's epoch is that of the newest edge run heard, or newer (a
+    /// replay run, `sluis edge replay`, takes a newer epoch than the edge it runs beside; only a
+    /// heartbeat makes a run the newest). A record from an older run is a replay.
+    fn current_run(&mut self, epoch: u32, now: Instant) -> bool {
+        if epoch < self.ledger.epoch {
+            self.replayed(epoch, now);
+            return false;
         }
-        if unix_ms <= self.last_heartbeat_ms {
-            // A replayed heartbeat must not hide a cut link.
-            self.metrics.replayed.inc();
+        true
+    }
+
+    /// Counts a replayed record; reports at once if nothing was reported in the last minute,
+    /// otherwise leaves it to [`Receiver::tick`] to report the count when the minute is up.
+    fn replayed(&mut self, epoch: u32, now: Instant) {
+        self.metrics.replayed.inc();
+        self.replays.0 = self.replays.0.saturating_add(1);
+        self.replays.1 = epoch;
+        let due = self
+            .replays
+            .2
+            .is_none_or(|at| now.saturating_duration_since(at) >= REPLAY_REPORT_EVERY);
+        if due {
+            self.report_replays(now);
+        }
+    }
+
+    fn report_replays(&mut self, now: Instant) {
+        let (count, epoch, _) = self.replays;
+        if count == 0 {
             return;
         }
-        self.last_heartbeat_ms = unix_ms;
+        tracing::warn!(
+            count,
+            epoch,
+            current = self.ledger.epoch,
+            "replayed link records"
+        );
+        self.events.push_back(Event::Replayed {
+            count,
+            epoch,
+            current: self.ledger.epoch,
+        });
+        self.replays = (0, epoch, Some(now));
+    }
+
+    /// A verified heartbeat: whether it is a sign of life (not a replay).
+    fn heartbeat(&mut self, header: &Header, unix_ms: u64, now: Instant) -> bool {
+        if header.epoch < self.ledger.epoch {
+            // From an earlier edge run: captured and sent again. It must not hide a cut link.
+            self.replayed(header.epoch, now);
+            return false;
+        }
+        if header.epoch > self.ledger.epoch {
+            let previous = self.ledger.epoch;
+            self.ledger.epoch = header.epoch;
+            self.ledger.heartbeat_ms = 0;
+            self.metrics.edge_epoch.set(i64::from(header.epoch));
+            self.events.push_back(Event::EdgeRestarted {
+                previous,
+                epoch: header.epoch,
+            });
+        }
+        if unix_ms <= self.ledger.heartbeat_ms {
+            self.replayed(header.epoch, now);
+            return false;
+        }
+        self.ledger.heartbeat_ms = unix_ms;
+        self.ledger_dirty = true;
         self.last_heard = now;
         self.metrics.heartbeats.inc();
         if self.silent {
             self.silent = false;
-            self.metrics.link_up.set(1);
             self.events.push_back(Event::HeartbeatResumed);
         }
         self.metrics.link_up.set(1);
+        true
     }
 
     fn claim(&mut self, sent_below: u64, now: Instant) {
@@ -673,8 +827,13 @@ impl<W: Workspace> Receiver<W> {
                 (None, Some(_)) => "stalled: no data arrived".into(),
                 _ => "stalled".into(),
             };
+            let reason = if s.verified && !s.held.is_empty() {
+                format!("{reason}; blocks were waiting for room in the reassembly directory")
+            } else {
+                reason
+            };
             let length = s.length();
-            let real = id < self.ledger.sent_below || s.end.is_some();
+            let real = id < self.ledger.sent_below || s.verified;
             self.drop_session(id);
             if real && !self.ledger.is_resolved(id) {
                 self.lose(LostObject { id, length, reason });
@@ -710,10 +869,24 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.heartbeats_missed.inc();
             self.events.push_back(Event::HeartbeatMissed { silent_for });
         }
+        if self
+            .replays
+            .2
+            .is_some_and(|at| now.saturating_duration_since(at) >= REPLAY_REPORT_EVERY)
+        {
+            self.report_replays(now);
+        }
+        self.write_held();
         self.metrics.sessions.set(self.sessions.len() as i64);
+        self.metrics
+            .unverified_sessions
+            .set(i64::try_from(self.unverified_sessions()).unwrap_or(i64::MAX));
         self.metrics
             .buffered_bytes
             .set(i64::try_from(self.buffered).unwrap_or(i64::MAX));
+        self.metrics
+            .disk_bytes
+            .set(i64::try_from(self.disk).unwrap_or(i64::MAX));
     }
 
     fn lose(&mut self, lost: LostObject) {
@@ -724,16 +897,11 @@ impl<W: Workspace> Receiver<W> {
         self.events.push_back(Event::Lost(lost));
     }
 
-    /// The session for `id`, opening one if allowed; `None` when the id is resolved or refused.
-    fn session(&mut self, id: u64, now: Instant) -> Option<&mut Session<W::Part>> {
-        if self.sessions.contains_key(&id) {
-            let s = self.sessions.get_mut(&id)?;
-            s.last = now;
-            return Some(s);
-        }
+    /// Whether a new session for `id` may be opened at all (not resolved, inside the window).
+    fn may_open(&mut self, id: u64) -> bool {
         if self.ledger.is_delivered(id) {
             self.metrics.duplicates.inc();
-            return None;
+            return false;
         }
         if id == 0
             || (id < self.ledger.floor && !self.ledger.lost.contains_key(&id))
@@ -745,22 +913,84 @@ impl<W: Workspace> Receiver<W> {
                     .saturating_add(self.limits.id_window)
         {
             self.metrics.refused.inc();
+            return false;
+        }
+        true
+    }
+
+    /// The session for `id` as an unsigned datagram sees it, opening an unverified one if
+    /// allowed (the least recently used unverified session gives way when they are at their
+    /// limit); `None` when the id is resolved or refused.
+    fn session(&mut self, id: u64, now: Instant) -> Option<&mut Session<W::Part>> {
+        if self.sessions.contains_key(&id) {
+            let s = self.sessions.get_mut(&id)?;
+            s.last = now;
+            return Some(s);
+        }
+        if !self.may_open(id) {
             return None;
         }
-        if self.sessions.len() >= self.limits.max_sessions && !self.evict_idle(now) {
-            self.metrics.refused.inc();
-            return None;
+        while self.unverified_sessions() >= self.limits.max_unverified_sessions.max(1) {
+            if !self.evict_unverified(None) {
+                self.metrics.refused.inc();
+                return None;
+            }
         }
         self.sessions.insert(id, Session::new(now));
         self.sessions.get_mut(&id)
     }
 
-    /// Gives up the session idle the longest, if it has been idle for a second: a flood of new
-    /// ids or symbols must not push out live transfers. Returns whether one was given up.
-    fn evict_idle(&mut self, now: Instant) -> bool {
+    /// The session for `id` once a signed record (Start or End) vouched for it: opened, or an
+    /// unverified one promoted, within `max_sessions` verified sessions (an idle one may give
+    /// way; live transfers are never pushed out).
+    fn verified_session(&mut self, id: u64, now: Instant) -> Option<&mut Session<W::Part>> {
+        let exists = self.sessions.get(&id).map(|s| s.verified);
+        if exists.is_none() && !self.may_open(id) {
+            return None;
+        }
+        if exists != Some(true) {
+            let verified = self
+                .sessions
+                .len()
+                .saturating_sub(self.unverified_sessions());
+            if verified >= self.limits.max_sessions && !self.evict_idle(now, Some(id)) {
+                self.metrics.refused.inc();
+                return None;
+            }
+        }
+        let s = self.sessions.entry(id).or_insert_with(|| Session::new(now));
+        s.verified = true;
+        s.last = now;
+        Some(s)
+    }
+
+    /// Gives up the least recently used unverified session other than `keep`. Returns whether
+    /// one was given up.
+    fn evict_unverified(&mut self, keep: Option<u64>) -> bool {
+        let oldest = self
+            .sessions
+            .iter()
+            .filter(|(id, s)| !s.verified && Some(**id) != keep)
+            .min_by_key(|(_, s)| s.last)
+            .map(|(id, _)| *id);
+        let Some(old) = oldest else {
+            return false;
+        };
+        self.give_up(old, "evicted: unverified sessions at their limit");
+        true
+    }
+
+    /// Gives up the session idle the longest (unverified ones first, whatever their age; a
+    /// verified one only if it has been idle for a second), never `keep`: a flood of new ids or
+    /// symbols must not push out live transfers. Returns whether one was given up.
+    fn evict_idle(&mut self, now: Instant, keep: Option<u64>) -> bool {
+        if self.evict_unverified(keep) {
+            return true;
+        }
         let idlest = self
             .sessions
             .iter()
+            .filter(|(id, _)| Some(**id) != keep)
             .min_by_key(|(_, s)| s.last)
             .map(|(id, s)| (*id, s.last));
         let Some((old, last)) = idlest else {
@@ -769,32 +999,42 @@ impl<W: Workspace> Receiver<W> {
         if now.saturating_duration_since(last) < Duration::from_secs(1) {
             return false;
         }
-        let real = old < self.ledger.sent_below
-            || self.sessions.get(&old).is_some_and(|s| s.end.is_some());
-        let length = self.sessions.get(&old).and_then(|s| s.length());
-        self.drop_session(old);
-        if real && !self.ledger.is_resolved(old) {
+        self.give_up(old, "evicted: memory or session limit reached");
+        true
+    }
+
+    /// Drops a session, reporting it lost if a signed record vouched for it (or the edge said
+    /// it sent it), as junk otherwise.
+    fn give_up(&mut self, id: u64, reason: &str) {
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
+        let real = id < self.ledger.sent_below || s.verified;
+        let length = s.length();
+        self.drop_session(id);
+        if real && !self.ledger.is_resolved(id) {
             self.lose(LostObject {
-                id: old,
+                id,
                 length,
-                reason: "evicted: memory or session limit reached".into(),
+                reason: reason.into(),
             });
         } else {
             self.metrics.junk_sessions.inc();
         }
-        true
     }
 
     /// Forgets what a session collected but keeps it open (and its signed End, if any).
     fn reset_session(&mut self, id: u64) {
         if let Some(s) = self.sessions.get_mut(&id) {
             self.buffered = self.buffered.saturating_sub(s.buffered);
+            self.disk = self.disk.saturating_sub(s.disk);
             if let Some(p) = s.part.take() {
                 self.workspace.discard(p);
             }
             let fresh = Session {
                 end: s.end.take(),
                 meta: std::mem::take(&mut s.meta),
+                verified: s.verified,
                 ..Session::new(s.last)
             };
             *s = fresh;
@@ -804,10 +1044,20 @@ impl<W: Workspace> Receiver<W> {
     fn drop_session(&mut self, id: u64) {
         if let Some(mut s) = self.sessions.remove(&id) {
             self.buffered = self.buffered.saturating_sub(s.buffered);
+            self.disk = self.disk.saturating_sub(s.disk);
             if let Some(p) = s.part.take() {
                 self.workspace.discard(p);
             }
         }
+    }
+
+    /// Bytes held now for unverified sessions.
+    fn unverified_bytes(&self) -> u64 {
+        self.sessions
+            .values()
+            .filter(|s| !s.verified)
+            .map(|s| s.buffered)
+            .fold(0, u64::saturating_add)
     }
 
     /// Accepts the shape of a session (or refuses a conflicting one). Returns whether the shape
@@ -904,6 +1154,14 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.refused_symbols.inc();
             return;
         }
+        if self
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.is_done(u64::from(block)) || s.held.iter().any(|h| h.0 == block))
+        {
+            self.metrics.late_symbols.inc();
+            return;
+        }
         // A new block takes its whole source area at once.
         let area = u64::from(k).saturating_mul(t);
         let opening = !self
@@ -911,29 +1169,34 @@ impl<W: Workspace> Receiver<W> {
             .get(&id)
             .is_some_and(|s| s.blocks.contains_key(&block));
         let need = if opening { area } else { t };
+        let verified = self.sessions.get(&id).is_some_and(|s| s.verified);
+        // Unverified sessions live within their own budget, and give way to each other (never
+        // to this one) and, below, to verified sessions; a verified one pushes out unverified
+        // sessions first, then only sessions idle for a second.
+        if !verified {
+            while self.unverified_bytes().saturating_add(need) > self.limits.max_unverified_bytes {
+                if !self.evict_unverified(Some(id)) {
+                    break;
+                }
+            }
+        }
         while self.buffered.saturating_add(need) > self.limits.max_buffer_bytes {
-            let own = self.sessions.get(&id).map(|s| s.last);
-            // Never evict the session this symbol belongs to.
-            if let Some(s) = self.sessions.get_mut(&id) {
-                s.last = now + Duration::from_secs(3600);
-            }
-            let evicted = self.evict_idle(now);
-            if let (Some(s), Some(last)) = (self.sessions.get_mut(&id), own) {
-                s.last = last;
-            }
+            let evicted = if verified {
+                self.evict_idle(now, Some(id))
+            } else {
+                self.evict_unverified(Some(id))
+            };
             if !evicted {
                 break;
             }
         }
-        let over_budget = self.buffered.saturating_add(need) > self.limits.max_buffer_bytes;
+        let over_budget = self.buffered.saturating_add(need) > self.limits.max_buffer_bytes
+            || (!verified
+                && self.unverified_bytes().saturating_add(need) > self.limits.max_unverified_bytes);
         let max_blocks = self.limits.max_blocks_in_flight;
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        if s.is_done(u64::from(block)) {
-            self.metrics.late_symbols.inc();
-            return;
-        }
         if !s.blocks.contains_key(&block) && s.blocks.len() >= max_blocks {
             self.metrics.refused_symbols.inc();
             return;
@@ -1014,7 +1277,9 @@ impl<W: Workspace> Receiver<W> {
         self.block_decoded(id, block, bytes);
     }
 
-    fn block_decoded(&mut self, id: u64, block: u32, bytes: Vec<u8>) {
+    /// A block is whole: written to the object's file if a signed record vouched for the
+    /// session and the disk budget has room, held in memory (and counted) otherwise.
+    fn block_decoded(&mut self, id: u64, block: u32, mut bytes: Vec<u8>) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -1025,28 +1290,70 @@ impl<W: Workspace> Receiver<W> {
             return;
         };
         let len = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
-        let Some(bytes) = bytes.get(..len) else {
+        if bytes.len() < len {
+            return;
+        }
+        bytes.truncate(len);
+        let n = bytes.len() as u64;
+        s.held.push((block, bytes));
+        s.buffered = s.buffered.saturating_add(n);
+        self.buffered = self.buffered.saturating_add(n);
+        self.write_held_of(id);
+    }
+
+    /// Writes the blocks `id` holds, if it is verified and its file can be had within the disk
+    /// budget; then finishes the object if it is whole.
+    fn write_held_of(&mut self, id: u64) {
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
+        if !s.verified || s.held.is_empty() {
+            return;
+        }
+        let Some(shape) = s.shape else {
             return;
         };
         if s.part.is_none() {
+            if self.disk.saturating_add(shape.length) > self.limits.max_disk_bytes {
+                self.metrics.disk_full.inc();
+                return;
+            }
             match self.workspace.create(id, shape.length) {
-                Ok(p) => s.part = Some(p),
+                Ok(p) => {
+                    self.disk = self.disk.saturating_add(shape.length);
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.part = Some(p);
+                        s.disk = shape.length;
+                    }
+                }
                 Err(e) => return self.storage_failed(id, e),
             }
         }
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let held = std::mem::take(&mut s.held);
         let Some(mut part) = s.part.take() else {
             return;
         };
-        if let Err(e) = self.workspace.write_at(&mut part, start, bytes) {
-            self.workspace.discard(part);
-            return self.storage_failed(id, e);
-        }
-        s.set_done(u64::from(block));
-        s.done_count = s.done_count.saturating_add(1);
-        // Hash in order; a block decoded ahead of its turn is read back when its turn comes.
-        if u64::from(block) == s.hashed {
-            s.hasher.update(bytes);
-            s.hashed = s.hashed.saturating_add(1);
+        for (block, bytes) in held {
+            let Some((start, _)) = shape.block_range(u64::from(block)) else {
+                continue;
+            };
+            let n = bytes.len() as u64;
+            s.buffered = s.buffered.saturating_sub(n);
+            self.buffered = self.buffered.saturating_sub(n);
+            if let Err(e) = self.workspace.write_at(&mut part, start, &bytes) {
+                s.part = Some(part);
+                return self.storage_failed(id, e);
+            }
+            s.set_done(u64::from(block));
+            s.done_count = s.done_count.saturating_add(1);
+            // Hash in order; a block decoded ahead of its turn is read back when its turn comes.
+            if u64::from(block) == s.hashed {
+                s.hasher.update(&bytes);
+                s.hashed = s.hashed.saturating_add(1);
+            }
         }
         let mut buf = Vec::new();
         while s.hashed < shape.blocks() && s.is_done(s.hashed) {
@@ -1055,7 +1362,7 @@ impl<W: Workspace> Receiver<W> {
             };
             buf.resize(usize::try_from(b.saturating_sub(a)).unwrap_or(0), 0);
             if let Err(e) = self.workspace.read_at(&mut part, a, &mut buf) {
-                self.workspace.discard(part);
+                s.part = Some(part);
                 return self.storage_failed(id, e);
             }
             s.hasher.update(&buf);
@@ -1063,6 +1370,19 @@ impl<W: Workspace> Receiver<W> {
         }
         s.part = Some(part);
         self.try_finish(id);
+    }
+
+    /// Writes what verified sessions hold, where the disk budget now has room.
+    fn write_held(&mut self) {
+        let waiting: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.verified && !s.held.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            self.write_held_of(id);
+        }
     }
 
     fn storage_failed(&mut self, id: u64, e: std::io::Error) {
@@ -1111,6 +1431,8 @@ impl<W: Workspace> Receiver<W> {
                 Err(e) => return self.storage_failed(id, e),
             },
         };
+        // The file stays counted against the disk budget until the owner confirms it safe.
+        self.disk = self.disk.saturating_sub(s.disk);
         if got != digest_signed {
             self.workspace.discard(part);
             self.metrics.objects_rejected.inc();
@@ -1122,6 +1444,7 @@ impl<W: Workspace> Receiver<W> {
         }
         match self.workspace.commit(part, id, &got) {
             Ok(location) => {
+                self.committed_on_disk(id, s.disk);
                 let recovered = self.ledger.deliver(id);
                 self.ledger_dirty = true;
                 self.metrics.objects_delivered.inc();

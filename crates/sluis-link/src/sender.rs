@@ -103,21 +103,14 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender with a fresh random epoch.
-    pub fn new(key: EdgeKey, coding: Coding) -> Sender {
-        let mut e = [0u8; 4];
-        // Without randomness the epoch is still useful as a restart marker; use the clock.
-        if getrandom::fill(&mut e).is_err() {
-            e = (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(1))
-            .to_be_bytes();
-        }
+    /// A sender for the edge run numbered `epoch`. Epochs must only ever grow from one run to
+    /// the next (the core treats a signed record from an older epoch as a replay):
+    /// [`crate::Spool::next_epoch`] hands them out.
+    pub fn new(key: EdgeKey, coding: Coding, epoch: u32) -> Sender {
         Sender {
             key,
             coding,
-            epoch: u32::from_be_bytes(e),
+            epoch,
             seq: 0,
             scratch: Vec::new(),
         }
@@ -155,9 +148,9 @@ impl Sender {
         let shape = self.coding.shape(length);
         let repair = self.coding.repair_for(u32::from(shape.symbols_per_block));
         let meta = meta.get(..wire::MAX_META).unwrap_or(meta);
-        let signature = self
-            .key
-            .sign(&wire::start_message(object, &shape, repair, meta));
+        let signature = self.key.sign(&wire::start_message(
+            self.epoch, object, &shape, repair, meta,
+        ));
         let h = self.header(Kind::Start, object);
         wire::encode_start(&h, &shape, repair, meta, &signature)
     }
@@ -226,9 +219,9 @@ impl Sender {
     /// its own sequence number).
     pub fn end(&mut self, object: u64, length: u64, digest: &[u8; 32], meta: &[u8]) -> Vec<u8> {
         let meta = meta.get(..wire::MAX_META).unwrap_or(meta);
-        let signature = self
-            .key
-            .sign(&wire::object_message(object, length, digest, meta));
+        let signature = self.key.sign(&wire::object_message(
+            self.epoch, object, length, digest, meta,
+        ));
         let h = self.header(Kind::End, object);
         wire::encode_end(&h, length, digest, meta, &signature)
     }

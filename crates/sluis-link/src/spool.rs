@@ -6,7 +6,12 @@
 //! Layout: `objects/<id, 20 digits>.obj`, each `"SLSP" | meta length u32 BE | meta (UTF-8
 //! JSON) | the object's bytes`, so that an object and its meta become durable with one fsync;
 //! `sent-below` and `next-id` (decimal, replaced atomically; see [`Spool::mark_sent`] for when
-//! they are made durable: on open the next id is above both and above every file).
+//! they are made durable: on open the next id is above both and above every file); `epoch`, the
+//! number of the last edge run (see [`Spool::next_epoch`]). Every file is mode 0600 in 0700
+//! directories: the spool holds scans.
+//!
+//! Sent objects are kept only for replay: within the byte budget, and no longer than the
+//! retention the edge is configured with ([`Spool::prune_sent_before`]).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -95,7 +100,7 @@ fn header(path: &Path) -> std::io::Result<(u64, String)> {
 
 fn write_small(path: &Path, text: &str, durable: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = sluis_secret::create_private(&tmp)?;
     f.write_all(text.as_bytes())?;
     if durable {
         f.sync_all()?;
@@ -127,7 +132,8 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 impl Spool {
     /// Opens (or creates) a spool keeping at most `budget` bytes of sent objects.
     pub fn open(dir: &Path, budget: u64) -> Result<Spool, SpoolError> {
-        std::fs::create_dir_all(dir.join("objects"))?;
+        sluis_secret::private_dir(dir).map_err(std::io::Error::from)?;
+        sluis_secret::private_dir(&dir.join("objects")).map_err(std::io::Error::from)?;
         let mut state = State {
             next_id: read_number(&dir.join("next-id"))?.unwrap_or(1).max(1),
             sent_below: read_number(&dir.join("sent-below"))?.unwrap_or(1).max(1),
@@ -198,7 +204,7 @@ impl Spool {
             std::thread::current().id()
         ));
         {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut f = std::io::BufWriter::new(sluis_secret::create_private(&tmp)?);
             f.write_all(MAGIC)?;
             f.write_all(&(meta.len() as u32).to_be_bytes())?;
             f.write_all(meta.as_bytes())?;
@@ -215,7 +221,10 @@ impl Spool {
         sync_dir(&self.dir.join("objects"))?;
         st.next_id = id + 1;
         // A hint only (see the module docs); not fsynced.
-        let _ = std::fs::write(self.dir.join("next-id"), st.next_id.to_string());
+        let _ = sluis_secret::write_private(
+            &self.dir.join("next-id"),
+            st.next_id.to_string().as_bytes(),
+        );
         st.objects.insert(id, length);
         st.bytes += length;
         Ok(id)
@@ -349,6 +358,62 @@ impl Spool {
             st.bytes = st.bytes.saturating_sub(len);
         }
         Ok(())
+    }
+
+    /// Drops sent objects written before `before` (the edge's retention: a sent object is kept
+    /// only so that an object the core reports lost can be replayed). Returns how many went.
+    pub fn prune_sent_before(&self, before: std::time::SystemTime) -> u64 {
+        let mut st = self.lock();
+        let mut gone = 0;
+        while let Some((&old, &len)) = st.objects.iter().next() {
+            if old >= st.sent_below {
+                break;
+            }
+            let path = self.obj(old);
+            // Ids grow with time: the first one young enough ends the walk.
+            match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                Ok(t) if t >= before => break,
+                _ => {}
+            }
+            if std::fs::remove_file(&path).is_err() && path.exists() {
+                break;
+            }
+            st.objects.remove(&old);
+            st.bytes = st.bytes.saturating_sub(len);
+            gone += 1;
+        }
+        gone
+    }
+
+    /// The number of this edge run, higher than every earlier run's (kept durably in `epoch`,
+    /// taken under a lock so that `sluis edge` and `sluis edge replay` never share one): the
+    /// larger of the last one plus one and the Unix time in seconds, so that epochs keep
+    /// growing even if the spool is lost. The core treats a signed record from an epoch older
+    /// than the newest it has heard as a replay.
+    pub fn next_epoch(&self) -> Result<u32, SpoolError> {
+        let lock = sluis_secret::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join("epoch.lock"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)?;
+        let path = self.dir.join("epoch");
+        let last = read_number(&path)?.unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let next = last.saturating_add(1).max(now);
+        let epoch = u32::try_from(next).map_err(|_| {
+            std::io::Error::other(format!(
+                "{}: epoch {next} does not fit the wire's 32 bits",
+                path.display()
+            ))
+        })?;
+        write_small(&path, &epoch.to_string(), true)?;
+        sync_dir(&self.dir)?;
+        Ok(epoch)
     }
 
     /// The spooled objects with ids in `from..=to` (those still kept).

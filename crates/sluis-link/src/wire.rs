@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The CRC turns accidental corruption (a bad NIC, a relay) into loss, which the FEC repairs;
-//! it is no defence against forgery, which the signatures are. `ver` is [`VERSION`]. `epoch` is drawn at random each time the edge starts, `sequence` counts
+//! it is no defence against forgery, which the signatures are. `ver` is [`VERSION`]. `epoch` numbers the edge's runs: it only ever grows (the edge keeps the last one in its spool, and a run takes the larger of that plus one and the Unix time in seconds; the core keeps the newest it has heard in its ledger), so that a signed record from an earlier run is known for a replay. `sequence` counts
 //! the datagrams of that epoch (so the core can measure datagram loss), and `object id` is the
 //! spool's id of the object the record belongs to (0 for heartbeats and manifests). The body
 //! depends on `kind`:
@@ -40,8 +40,8 @@
 //! symbols. The object's meta is the edge's description of where it came from (a small UTF-8
 //! JSON text); the core treats it as untrusted text.
 //!
-//! What is signed: an object's identity and cut (in Start), its length, digest and meta (in
-//! End), aborts, heartbeats and manifests. Data datagrams are not signed one by one (that would cost a signature per
+//! What is signed, always with the epoch: an object's identity and cut (in Start), its length,
+//! digest and meta (in End), aborts, heartbeats and manifests. Data datagrams are not signed one by one (that would cost a signature per
 //! datagram); a forged or altered symbol makes the block decode to bytes whose digest does not
 //! match the signed one, so the object is rejected, never delivered altered.
 
@@ -52,7 +52,7 @@
 )]
 
 /// The wire format's version byte.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The first two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"SL";
 /// Bytes in the common header.
@@ -483,10 +483,18 @@ pub fn object_digest(bytes: &[u8]) -> [u8; 32] {
     *blake3::hash(bytes).as_bytes()
 }
 
-/// What End signs: domain, object id, length, digest, meta.
-pub fn object_message(object: u64, length: u64, digest: &[u8; 32], meta: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(64usize.saturating_add(meta.len()));
-    m.extend_from_slice(b"sluis-link/v1 object\n");
+/// What End signs: domain, the edge run's epoch, object id, length, digest, meta. The epoch is
+/// signed so that an End captured from an earlier run is known for a replay.
+pub fn object_message(
+    epoch: u32,
+    object: u64,
+    length: u64,
+    digest: &[u8; 32],
+    meta: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(68usize.saturating_add(meta.len()));
+    m.extend_from_slice(b"sluis-link/v2 object\n");
+    m.extend_from_slice(&epoch.to_be_bytes());
     m.extend_from_slice(&object.to_be_bytes());
     m.extend_from_slice(&length.to_be_bytes());
     m.extend_from_slice(digest);
@@ -494,10 +502,11 @@ pub fn object_message(object: u64, length: u64, digest: &[u8; 32], meta: &[u8]) 
     m
 }
 
-/// What Start signs: domain, object id, cut, repair, meta.
-pub fn start_message(object: u64, shape: &Shape, repair: u32, meta: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(64usize.saturating_add(meta.len()));
-    m.extend_from_slice(b"sluis-link/v1 start\n");
+/// What Start signs: domain, the edge run's epoch, object id, cut, repair, meta.
+pub fn start_message(epoch: u32, object: u64, shape: &Shape, repair: u32, meta: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(68usize.saturating_add(meta.len()));
+    m.extend_from_slice(b"sluis-link/v2 start\n");
+    m.extend_from_slice(&epoch.to_be_bytes());
     m.extend_from_slice(&object.to_be_bytes());
     m.extend_from_slice(&shape.length.to_be_bytes());
     m.extend_from_slice(&shape.symbols_per_block.to_be_bytes());
@@ -516,7 +525,7 @@ pub fn seal(out: &mut Vec<u8>) {
 /// What Abort signs.
 pub fn abort_message(epoch: u32, object: u64, reason: u8) -> Vec<u8> {
     let mut m = Vec::with_capacity(40);
-    m.extend_from_slice(b"sluis-link/v1 abort\n");
+    m.extend_from_slice(b"sluis-link/v2 abort\n");
     m.extend_from_slice(&epoch.to_be_bytes());
     m.extend_from_slice(&object.to_be_bytes());
     m.push(reason);
@@ -526,7 +535,7 @@ pub fn abort_message(epoch: u32, object: u64, reason: u8) -> Vec<u8> {
 /// What heartbeats and manifests sign: the domain, the epoch and the body.
 pub fn status_message(kind: Kind, epoch: u32, body: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(32usize.saturating_add(body.len()));
-    m.extend_from_slice(b"sluis-link/v1 status\n");
+    m.extend_from_slice(b"sluis-link/v2 status\n");
     m.push(kind as u8);
     m.extend_from_slice(&epoch.to_be_bytes());
     m.extend_from_slice(body);

@@ -150,7 +150,7 @@ pub(crate) fn run(
 ) -> (BTreeMap<u64, Outcome>, Rx) {
     let t0 = Instant::now();
     let mut rx = receiver(ReceiverLimits::default(), t0);
-    let mut sender = Sender::new(key(), coding);
+    let mut sender = Sender::new(key(), coding, 1);
     let mut all = Vec::new();
     for (i, o) in objects.iter().enumerate() {
         all.extend(datagrams(&mut sender, i as u64 + 1, o));
@@ -279,7 +279,7 @@ fn a_lost_object_replayed_later_is_delivered_and_marked_recovered() {
     let objects = corpus(4);
     let t0 = Instant::now();
     let mut rx = receiver(ReceiverLimits::default(), t0);
-    let mut sender = Sender::new(key(), Coding::default());
+    let mut sender = Sender::new(key(), Coding::default(), 1);
     let mut outcomes = BTreeMap::new();
     for (i, o) in objects.iter().enumerate() {
         let ds = datagrams(&mut sender, i as u64 + 1, o);
@@ -299,7 +299,7 @@ fn a_lost_object_replayed_later_is_delivered_and_marked_recovered() {
     );
     assert_eq!(rx.ledger().floor, 5);
     // The operator replays 3 (a new edge run: new epoch); a replay of 1 is dropped as duplicate.
-    let mut replay = Sender::new(key(), Coding::default());
+    let mut replay = Sender::new(key(), Coding::default(), 2);
     for d in datagrams(&mut replay, 3, &objects[2])
         .into_iter()
         .chain(datagrams(&mut replay, 1, &objects[0]))
@@ -320,8 +320,16 @@ fn a_lost_object_replayed_later_is_delivered_and_marked_recovered() {
 fn a_silent_edge_raises_heartbeat_missed_and_then_resumed() {
     let t0 = Instant::now();
     let mut rx = receiver(ReceiverLimits::default(), t0);
-    let mut sender = Sender::new(key(), Coding::default());
+    let mut sender = Sender::new(key(), Coding::default(), 1);
     rx.handle(&sender.heartbeat(1000, 1, 0, 1000), t0);
+    // The first run heard on a new link is on the record.
+    assert!(matches!(
+        rx.poll_event(),
+        Some(Event::EdgeRestarted {
+            previous: 0,
+            epoch: 1
+        })
+    ));
     rx.tick(t0 + Duration::from_secs(2));
     assert!(rx.poll_event().is_none());
     rx.tick(t0 + Duration::from_secs(6));
@@ -329,11 +337,15 @@ fn a_silent_edge_raises_heartbeat_missed_and_then_resumed() {
         rx.poll_event(),
         Some(Event::HeartbeatMissed { .. })
     ));
-    // An old heartbeat replayed by someone in the enclave does not count.
+    // An old heartbeat replayed by someone in the enclave does not count, and is reported.
     rx.handle(
         &sender.heartbeat(1000, 1, 0, 1000),
         t0 + Duration::from_secs(7),
     );
+    assert!(matches!(
+        rx.poll_event(),
+        Some(Event::Replayed { count: 1, .. })
+    ));
     assert!(rx.poll_event().is_none());
     rx.handle(
         &sender.heartbeat(9000, 1, 0, 1000),
@@ -341,12 +353,18 @@ fn a_silent_edge_raises_heartbeat_missed_and_then_resumed() {
     );
     assert!(matches!(rx.poll_event(), Some(Event::HeartbeatResumed)));
     // A restarted edge (new epoch) is reported.
-    let mut again = Sender::new(key(), Coding::default());
+    let mut again = Sender::new(key(), Coding::default(), 2);
     rx.handle(
         &again.heartbeat(10_000, 1, 0, 1000),
         t0 + Duration::from_secs(9),
     );
-    assert!(matches!(rx.poll_event(), Some(Event::EdgeRestarted { .. })));
+    assert!(matches!(
+        rx.poll_event(),
+        Some(Event::EdgeRestarted {
+            previous: 1,
+            epoch: 2
+        })
+    ));
 }
 
 #[test]

@@ -63,3 +63,44 @@ fn objects_handed_over_in_memory_are_the_spooled_bytes_and_buffers_come_back_emp
     spool.mark_sent(id2).unwrap();
     assert!(spool.take_hot(id2).is_none());
 }
+
+#[test]
+fn edge_runs_get_ever_growing_epochs_and_sent_objects_leave_after_their_retention() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spool");
+    let spool = Spool::open(&root, 1 << 20).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let e1 = spool.next_epoch().unwrap();
+    let e2 = spool.next_epoch().unwrap();
+    assert!(u64::from(e1) >= now && e2 > e1);
+    drop(spool);
+    // A reopened spool (the next edge run, or `sluis edge replay`) goes on from there, even if
+    // the clock went back.
+    let spool = Spool::open(&root, 1 << 20).unwrap();
+    std::fs::write(root.join("epoch"), format!("{}", now + 1_000_000)).unwrap();
+    assert_eq!(
+        u64::from(spool.next_epoch().unwrap()),
+        now + 1_000_001,
+        "an epoch never goes back"
+    );
+    // Sent objects older than the retention are deleted; unsent ones stay, whatever their age.
+    let a = spool.put(&[1; 100], "{}").unwrap();
+    let b = spool.put(&[2; 100], "{}").unwrap();
+    spool.mark_sent(a).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    assert_eq!(spool.prune_sent_before(later), 1);
+    let kept: Vec<u64> = spool.range(1, 10).iter().map(|e| e.id).collect();
+    assert_eq!(kept, vec![b]);
+    // Everything in it is owner-only: it holds scans.
+    assert!(
+        sluis_secret::open_to_others(&root).unwrap().is_empty(),
+        "{:?}",
+        sluis_secret::open_to_others(&root).unwrap()
+    );
+    let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

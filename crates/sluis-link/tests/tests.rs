@@ -11,6 +11,7 @@
 
 mod channel;
 mod hostile;
+mod replay;
 mod sockets;
 mod spool;
 mod workspace;

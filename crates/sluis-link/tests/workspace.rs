@@ -73,3 +73,52 @@ fn spares_are_bounded_in_number() {
     let kept = std::fs::read_dir(dir.path().join("spare")).unwrap().count();
     assert!((1..=8).contains(&kept), "{kept} spares");
 }
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_bytes(&p));
+        } else {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_plaintext_of_a_stored_object_stays_in_the_reassembly_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ws = DirWorkspace::open(dir.path()).unwrap();
+    let spares = ws.spares();
+    // A scan's container number, in a recognisable pattern.
+    let scan: Vec<u8> = b"MSCU1234565 "
+        .iter()
+        .copied()
+        .cycle()
+        .take(200_000)
+        .collect();
+    let ready = reassemble(&mut ws, 1, &scan);
+    spares.retire(&ready);
+    let left = all_bytes(dir.path());
+    assert!(
+        !left.windows(11).any(|w| w == b"MSCU1234565"),
+        "{} bytes of the stored scan are still on disk",
+        left.len()
+    );
+    // The spare is kept (its inode), empty, and still serves the next object.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("spare")).unwrap().count(),
+        1
+    );
+    let next = reassemble(&mut ws, 2, &[7u8; 5000]);
+    assert_eq!(std::fs::read(&next).unwrap(), vec![7u8; 5000]);
+    // Owner-only, all of it.
+    assert!(
+        sluis_secret::open_to_others(dir.path()).unwrap().is_empty(),
+        "{:?}",
+        sluis_secret::open_to_others(dir.path()).unwrap()
+    );
+}
