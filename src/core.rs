@@ -186,7 +186,7 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
     let verifier = EdgeVerifier::read(&cfg.link.edge_key).map_err(Failure::env)?;
     let vault =
         std::sync::Arc::new(Vault::open(&cfg.core.vault).map_err(crate::vault::vault_failure)?);
-    std::fs::create_dir_all(&cfg.core.work)?;
+    sluis_secret::private_dir(&cfg.core.work).map_err(|e| Failure::env(anyhow::anyhow!(e)))?;
     let reassembly = cfg
         .core
         .reassembly
@@ -302,12 +302,9 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         limits_file: limits_file.map(Path::to_path_buf),
         worker: cfg.worker,
 
-        events: std::sync::Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(cfg.core.work.join("events.jsonl"))?,
-        ),
+        events: std::sync::Mutex::new(sluis_secret::append_private(
+            &cfg.core.work.join("events.jsonl"),
+        )?),
         metrics,
         confirm: std::sync::Mutex::new(confirm_tx),
         spares: workspace_spares,
@@ -505,7 +502,7 @@ impl LedgerOffer {
 
 fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = sluis_secret::create_private(&tmp)?;
     serde_json::to_writer(&mut f, value)?;
     f.sync_data()?;
     std::fs::rename(&tmp, path)

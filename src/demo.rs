@@ -55,6 +55,8 @@ fn prepare(out: &Path) -> Result<(), Failure> {
             out.display()
         )));
     }
+    // Owner-only, whatever the umask: the demo's tree holds scans, keys and the vault.
+    sluis_secret::private_dir(out).map_err(|e| Failure::env(anyhow::anyhow!(e)))?;
     for sub in [
         "lock",
         "scanner",
@@ -70,7 +72,7 @@ fn prepare(out: &Path) -> Result<(), Failure> {
             std::fs::remove_dir_all(&dir)?;
         }
         if sub != "vault" && sub != "quarantine" {
-            std::fs::create_dir_all(&dir)?;
+            sluis_secret::private_dir(&dir).map_err(|e| Failure::env(anyhow::anyhow!(e)))?;
         }
     }
     write_bytes(&out.join(MARKER), b"made by sluis demo\n")
@@ -446,13 +448,13 @@ fn custody(out: &Path, vault: &Vault, stored: &[(String, String)]) -> Result<(),
     };
     let analyst = vault.actor("analyst.demo@customs.example");
     let read = vault
-        .read(id, &analyst, "alarm review")
+        .read(id, &analyst, "analysis")
         .map_err(vault_failure)?;
     vault
         .decide(id, Decision::Inspect, None, &analyst)
         .map_err(vault_failure)?;
     let exported = vault
-        .export(id, false, &analyst, "case file for the inspection team")
+        .export(id, false, &analyst, "evidence", None)
         .map_err(vault_failure)?;
     let dcm = out.join("exports").join(format!("{id}.dcm"));
     write_bytes(&dcm, &exported.released.bytes)?;

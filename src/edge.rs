@@ -591,13 +591,14 @@ fn watch_drop(
 fn refuse(dir: &Path, path: &Path, reason: &str, metrics: &SenderMetrics) {
     metrics.inputs_refused.inc();
     let refused = dir.join("refused");
-    let _ = std::fs::create_dir_all(&refused);
+    let _ = sluis_secret::private_dir(&refused);
     if let Some(name) = path.file_name() {
         let to = refused.join(name);
         let _ = std::fs::rename(path, &to);
-        let _ = std::fs::write(
-            refused.join(format!("{}.reason", name.to_string_lossy())),
-            reason,
+        let _ = sluis_secret::tighten_file(&to);
+        let _ = sluis_secret::write_private(
+            &refused.join(format!("{}.reason", name.to_string_lossy())),
+            reason.as_bytes(),
         );
     }
     tracing::warn!(path = %path.display(), reason, "drop file refused");

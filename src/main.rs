@@ -154,6 +154,9 @@ fn load_limits(path: Option<&PathBuf>) -> Result<Limits, Failure> {
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // Before any thread starts (the umask is process-wide): whatever this process creates,
+    // through any library, is its owner's only. Scans, keys, indexes and logs are trade data.
+    sluis_secret::restrict_umask();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUIS_LOG")

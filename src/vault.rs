@@ -45,9 +45,15 @@ pub(crate) enum Command {
         /// Who reads it (an account name; only its pseudonym is logged).
         #[arg(long)]
         actor: String,
-        /// Why (logged).
+        /// Why: a purpose code from vault.toml (the defaults: analysis, referral-review,
+        /// evidence, investigation, court-order, quality-review, training, audit-request,
+        /// incident-response, test). Only the code is logged.
         #[arg(long)]
         purpose: String,
+        /// Free text (a case number): kept on the desk beside the vault, only its SHA-256 in
+        /// the log.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Export a scan (or a quarantined input) with its offline receipt: writes ID.dcm (or
     /// ID.bin and ID.refusal.json) and ID.dcm.tlog-proof into DIR.
@@ -62,9 +68,13 @@ pub(crate) enum Command {
         /// Who exports it.
         #[arg(long)]
         actor: String,
-        /// Why (logged).
+        /// Why: a purpose code from vault.toml; only the code is logged.
         #[arg(long)]
         purpose: String,
+        /// Free text (a case number): kept on the desk beside the vault, only its SHA-256 in
+        /// the log.
+        #[arg(long)]
+        note: Option<String>,
         /// Export from the quarantine.
         #[arg(long)]
         quarantine: bool,
@@ -148,6 +158,7 @@ pub(crate) enum Command {
 pub(crate) fn vault_failure(e: VaultError) -> Failure {
     match e {
         VaultError::Damaged { .. } => Failure::Verification(e.into()),
+        VaultError::Purpose(p) => Failure::Usage(p),
         other => Failure::env(other),
     }
 }
@@ -162,6 +173,45 @@ fn open(dir: &Path) -> Result<Vault, Failure> {
         );
     }
     Ok(v)
+}
+
+/// A note as given: trimmed, one line, bounded; none if empty.
+fn checked_note(note: Option<String>) -> Result<Option<String>, Failure> {
+    let Some(n) = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if n.chars().count() > sluis_server::desk::MAX_NOTE || n.chars().any(char::is_control) {
+        return Err(Failure::Usage(format!(
+            "a note is at most {} characters on one line",
+            sluis_server::desk::MAX_NOTE
+        )));
+    }
+    Ok(Some(n))
+}
+
+/// Keeps a read's or an export's note on the desk beside the vault, by its record's index (the
+/// record holds only its SHA-256).
+fn keep_note(
+    dir: &Path,
+    record: u64,
+    id: &str,
+    actor: &str,
+    purpose: &str,
+    note: Option<String>,
+) -> Result<(), Failure> {
+    let Some(text) = note else {
+        return Ok(());
+    };
+    let desk = sluis_server::desk::Desk::open(dir).map_err(Failure::env)?;
+    desk.add_note(&sluis_server::desk::PurposeNote {
+        record,
+        object: id.to_string(),
+        author: actor.to_string(),
+        at: sluis_server::http::wall_clock(),
+        purpose: purpose.to_string(),
+        text,
+    })
+    .map_err(Failure::env)
 }
 
 fn warn_witnesses(outcomes: &[(String, Result<u64, String>)]) {
@@ -294,11 +344,14 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
             out,
             actor,
             purpose,
+            note,
         } => {
             let v = open(&dir)?;
+            let note = checked_note(note)?;
             let released = v
-                .read(&id, &v.actor(&actor), &purpose)
+                .read_noted(&id, &v.actor(&actor), &purpose, note.as_deref())
                 .map_err(vault_failure)?;
+            keep_note(&dir, released.record.index, &id, &actor, &purpose, note)?;
             write_bytes(&out, &released.bytes)?;
             println!(
                 "wrote {} ({} bytes); read logged as entry {} of {}",
@@ -315,12 +368,16 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
             to,
             actor,
             purpose,
+            note,
             quarantine,
         } => {
             let v = open(&dir)?;
+            let note = checked_note(note)?;
             let exported = v
-                .export(&id, quarantine, &v.actor(&actor), &purpose)
+                .export(&id, quarantine, &v.actor(&actor), &purpose, note.as_deref())
                 .map_err(vault_failure)?;
+            let record = exported.released.record.index;
+            keep_note(&dir, record, &id, &actor, &purpose, note)?;
             warn_witnesses(&exported.witnesses);
             std::fs::create_dir_all(&to)
                 .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", to.display())))?;

@@ -246,7 +246,8 @@ if (full) {
   await page.waitForFunction(() => /supervisor\) inspect: agreed: open it/.test(document.getElementById("comments").textContent)
     && /inspect/.test(document.getElementById("meta").textContent), null, { timeout: 10000 })
     .catch(async () => fail(page, `the review is not shown: ${await page.textContent("#comments")}`));
-  await page.fill("#export-purpose", "case 2026-0042");
+  await page.selectOption("#export-purpose", "evidence");
+  await page.fill("#export-note", "case 2026-0042");
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("#export-go")]);
   const saved = `${artifacts}/${download.suggestedFilename()}`;
   await download.saveAs(saved);

@@ -414,3 +414,56 @@ fn idle_and_dribbling_sockets_from_one_host_never_keep_an_allowed_scanner_out() 
         "{m}"
     );
 }
+
+#[test]
+fn every_file_the_demo_leaves_is_owner_only_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    // An existing directory that others can read, as `mkdir` under umask 022 leaves it.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(".sluis-demo"), b"made by sluis demo\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022 && exec '{}' demo --no-serve --count 3 --out '{}'",
+            env!("CARGO_BIN_EXE_sluis"),
+            out.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let open = sluis_secret::open_to_others(&out).unwrap();
+    assert!(open.is_empty(), "open to others: {open:#?}");
+    // Everything is there to be checked: the vault and its index, blobs, log, keys; the lock's
+    // spool, the core's events and ledger; previews, exports, the watch's alerts.
+    for p in [
+        "vault/index.sqlite",
+        "vault/log/checkpoint",
+        "vault/vault.toml",
+        "vault/accounts.sqlite",
+        "lock/core/events.jsonl",
+        "lock/core/ledger.json",
+        "lock/spool/epoch",
+        "watch/eve.json",
+    ] {
+        assert!(out.join(p).exists(), "{p} missing");
+    }
+    // `vault init` into an existing directory others can read tightens it.
+    let v = dir.path().join("open-vault");
+    std::fs::create_dir(&v).unwrap();
+    std::fs::set_permissions(&v, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = crate::sluis(&["vault", "init", v.to_str().unwrap()]);
+    crate::assert_exit(&o, 0);
+    assert!(sluis_secret::open_to_others(&v).unwrap().is_empty());
+    // And a vault opened up later is tightened when it is next opened.
+    std::fs::set_permissions(&v, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::assert_exit(&crate::sluis(&["vault", "list", v.to_str().unwrap()]), 0);
+    let mode = std::fs::metadata(&v).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

@@ -244,7 +244,7 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
             "--actor",
             "a",
             "--purpose",
-            "court",
+            "court-order",
         ]),
         0,
     );

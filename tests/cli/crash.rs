@@ -91,7 +91,7 @@ fn acknowledged_stores_survive_sigkill() {
                 "--actor",
                 "checker",
                 "--purpose",
-                "crash test",
+                "test",
             ]);
             assert_exit(&o, 0);
             assert_eq!(

@@ -97,7 +97,7 @@ fn init_put_get_export_list_and_fsck() {
         "--actor",
         "analyst.one",
         "--purpose",
-        "alarm review",
+        "analysis",
     ]);
     assert_exit(&g, 0);
     let direct = dir.path().join("direct.dcm");
@@ -131,7 +131,7 @@ fn init_put_get_export_list_and_fsck() {
         "--actor",
         "a",
         "--purpose",
-        "p",
+        "analysis",
     ]);
     assert_exit(&o, 3);
     assert!(!none.exists());
@@ -149,7 +149,7 @@ fn init_put_get_export_list_and_fsck() {
             "--actor",
             "analyst.one",
             "--purpose",
-            "case 9",
+            "evidence",
         ]),
         0,
     );
@@ -195,7 +195,7 @@ fn init_put_get_export_list_and_fsck() {
             "--actor",
             "forensics",
             "--purpose",
-            "incident",
+            "incident-response",
         ]),
         0,
     );
@@ -229,7 +229,7 @@ fn init_put_get_export_list_and_fsck() {
         "--actor",
         "a",
         "--purpose",
-        "p",
+        "analysis",
     ]);
     assert_exit(&o, 5);
     assert!(stderr(&o).contains(&scan_id), "{}", stderr(&o));
@@ -357,7 +357,7 @@ fn decide_expire_and_rotate_from_the_command_line() {
         "--actor",
         "x",
         "--purpose",
-        "y",
+        "analysis",
     ]);
     assert_exit(&o, 3);
     assert!(stderr(&o).contains("no scan"), "{}", stderr(&o));
@@ -372,7 +372,7 @@ fn decide_expire_and_rotate_from_the_command_line() {
             "--actor",
             "x",
             "--purpose",
-            "y",
+            "analysis",
         ]),
         0,
     );

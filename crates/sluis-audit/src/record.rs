@@ -241,7 +241,18 @@ impl AuditRecord {
             check_text("object", o, 128)?;
         }
         if let Some(p) = &self.purpose {
-            check_text("purpose", p, 200)?;
+            // A code, never free text: the log is public to auditors and kept for years, and a
+            // purpose typed by a person can hold a name, a plate or a container number.
+            let code = (1..=64).contains(&p.len())
+                && p.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !code {
+                return Err(RecordError::Field {
+                    field: "purpose",
+                    reason: "must be a code ([a-z][a-z0-9-], at most 64); free text belongs in a note kept off the log".into(),
+                });
+            }
         }
         if let Some(d) = &self.detail {
             check_text("detail", d, 1024)?;
@@ -273,7 +284,7 @@ mod tests {
         assert!(ActorId::new("Jan de Vries").is_err());
         let r = AuditRecord::new(Action::Read, actor, "sluis-vault@test", Outcome::Success)
             .object("v-0123")
-            .purpose("inspection of an alarm");
+            .purpose("analysis");
         let bytes = r.encode().unwrap();
         assert_eq!(AuditRecord::decode(&bytes).unwrap(), r);
         assert!(
@@ -284,5 +295,7 @@ mod tests {
         );
         let bad = r.clone().purpose("line\nbreak");
         assert!(bad.encode().is_err());
+        // Free text, which may hold a container number or a name, is no purpose.
+        assert!(r.clone().purpose("case MSCU1234565").encode().is_err());
     }
 }

@@ -141,7 +141,9 @@ impl FsStore {
     /// A store rooted at `root` (created if needed).
     pub fn new(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(&root)?;
+        // The log is owner-only like everything sluis writes; publishing it is a deliberate
+        // step (ARCHITECTURE.md: serve it read-only, or copy it to a web root).
+        sluis_secret::private_dir(&root)?;
         Ok(FsStore {
             root,
             per_file: false,
@@ -183,7 +185,7 @@ impl FsStore {
     fn write_tmp(&self, full: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
         let dir = full.parent().unwrap_or(&self.root);
         if !dir.is_dir() {
-            std::fs::create_dir_all(dir)?;
+            sluis_secret::create_dirs(dir)?;
             self.note_dirs(dir);
         }
         // One writer per log (the sequencer), so the name need not be unique.
@@ -191,7 +193,7 @@ impl FsStore {
             ".tmp-{}",
             full.file_name().and_then(|n| n.to_str()).unwrap_or("x")
         ));
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = sluis_secret::create_private(&tmp)?;
         f.write_all(bytes)?;
         Ok(tmp)
     }

@@ -99,7 +99,7 @@ impl Witness {
     fn persist(&self, state: &BTreeMap<String, LogState>) -> std::io::Result<()> {
         let tmp = self.state_path.with_extension("tmp");
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = sluis_secret::create_private(&tmp)?;
             f.write_all(&serde_json::to_vec_pretty(state).unwrap_or_default())?;
             f.sync_all()?;
         }

@@ -35,7 +35,7 @@ fn record(i: u64) -> Vec<u8> {
         Outcome::Success,
     )
     .object(format!("s-{i:032x}"))
-    .purpose("alarm review")
+    .purpose("analysis")
     .encode()
     .unwrap_or_default()
 }

@@ -114,6 +114,16 @@ pub fn private_dir(dir: &Path) -> Result<bool, PrivateError> {
     }
 }
 
+/// Makes `dir` and any missing parents with mode 0700, leaving existing ones as they are: for
+/// paths inside a directory [`private_dir`] already made private (a blob's fan-out
+/// directories, a log's tile directories), on hot paths.
+pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
+
 fn tighten(dir: &Path, m: &std::fs::Metadata) -> Result<bool, PrivateError> {
     let mode = m.permissions().mode() & 0o7777;
     if mode & 0o077 == 0 {
@@ -165,6 +175,18 @@ pub fn append_private(path: &Path) -> std::io::Result<File> {
 /// Writes `bytes` to `path` (created or replaced in place), mode 0600.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create_private(path)?.write_all(bytes)
+}
+
+/// Makes sure `path` exists as an owner-only file before another library opens it (SQLite
+/// gives a database's `-wal` and `-shm` files the database file's mode): created empty with
+/// mode 0600 if absent, tightened to 0600 if present.
+pub fn prepare_private_file(path: &Path) -> std::io::Result<()> {
+    let f = options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
 }
 
 /// Sets an existing file to mode 0600 (a file another library created, such as SQLite's).

@@ -43,6 +43,7 @@ function enter(me) {
   if (me.role === "auditor") { $("audit-page").hidden = false; loadAudit(); searchAudit(); return; }
   if (me.role === "administrator") { $("admin-page").hidden = false; loadUsers(); loadScanners(); return; }
   $("desk").hidden = false;
+  loadPurposes();
   const supervisor = me.role === "supervisor";
   // A supervisor starts with the referred scans; only a supervisor exports.
   if (supervisor) $("filter").value = "refer";
@@ -634,10 +635,25 @@ $("decide").addEventListener("click", async (e) => {
   }
 });
 
+// The purposes an export may give: codes the vault accepts (the log carries only the code; a
+// note, such as a case number, is kept on the desk and only its hash is logged).
+async function loadPurposes() {
+  const body = await api("GET", "/api/purposes").then(json);
+  $("export-purpose").replaceChildren(...(body.purposes || []).map((p) => {
+    const o = el("option", `${p.code}: ${p.description}`);
+    o.value = p.code;
+    return o;
+  }));
+}
+
 $("export-go").addEventListener("click", async () => {
   const img = state.current; if (!img) return;
   const recipient = $("export-recipient").value.trim();
-  const r = await api("POST", `/api/scans/${img.id}/export`, recipient ? { purpose: $("export-purpose").value, recipient } : { purpose: $("export-purpose").value });
+  const note = $("export-note").value.trim();
+  const ask = { purpose: $("export-purpose").value };
+  if (note) ask.note = note;
+  if (recipient) ask.recipient = recipient;
+  const r = await api("POST", `/api/scans/${img.id}/export`, ask);
   if (!r.ok) { $("export-status").textContent = `refused: ${(await json(r)).error || r.status}`; return; }
   const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
   const blob = await r.blob();

@@ -148,12 +148,14 @@ pub struct Accounts {
 /// Opens (or creates) one of the server's SQLite files beside the vault: readable by its owner
 /// only, write-ahead logged, every commit durable.
 pub(crate) fn open_private(path: &Path) -> rusqlite::Result<Connection> {
+    // Made owner-only before SQLite opens it: its WAL and shared-memory files take its mode.
+    sluis_secret::prepare_private_file(path).map_err(|e| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("{}: {e}", path.display())),
+        )
+    })?;
     let conn = Connection::open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
     Ok(conn)
 }

@@ -3,7 +3,9 @@
 //!
 //! The transparency log holds no free text, so a comment lives here; the decision's log record
 //! carries the comment's SHA-256, which binds the two: a comment changed here afterwards no longer
-//! matches its record. Annotations are an analyst's own marks on an image: private to their
+//! matches its record. The same holds for the note given with a read's or an export's purpose
+//! (a case number, a request): the log carries the purpose's code and the note's SHA-256, the
+//! note itself is kept here by the record's index. Annotations are an analyst's own marks on an image: private to their
 //! author unless shared, and never shown to anyone else while private (another analyst asking
 //! for one is told it does not exist). Declarations come from the authority's declaration
 //! system (`sluis declaration import`), are checked field by field, and are found for a scan by
@@ -38,6 +40,26 @@ pub struct Comment {
     /// The text.
     pub text: String,
 }
+
+/// The free-text note given with a read's or an export's purpose, kept by its record's index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PurposeNote {
+    /// The audit record it belongs to.
+    pub record: u64,
+    /// The object read or exported.
+    pub object: String,
+    /// Who gave it (account name).
+    pub author: String,
+    /// When.
+    pub at: Seconds,
+    /// The purpose's code.
+    pub purpose: String,
+    /// The note.
+    pub text: String,
+}
+
+/// The longest purpose note, in characters.
+pub const MAX_NOTE: usize = 500;
 
 /// A rectangle an analyst drew on a scan, in image pixels.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -264,7 +286,15 @@ impl Desk {
                      reference TEXT NOT NULL REFERENCES declaration (reference) ON DELETE CASCADE,
                      value TEXT NOT NULL
                  ) STRICT;
-                 CREATE INDEX IF NOT EXISTS declaration_value ON declaration_id (value);",
+                 CREATE INDEX IF NOT EXISTS declaration_value ON declaration_id (value);
+                 CREATE TABLE IF NOT EXISTS purpose_note (
+                     record INTEGER PRIMARY KEY,
+                     object TEXT NOT NULL,
+                     author TEXT NOT NULL,
+                     at INTEGER NOT NULL,
+                     purpose TEXT NOT NULL,
+                     text TEXT NOT NULL
+                 ) STRICT;",
             )
             .map_err(|e| desk.err(e))?;
         Ok(desk)
@@ -287,6 +317,41 @@ impl Desk {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Keeps the note of a read or export, by its audit record.
+    pub fn add_note(&self, n: &PurposeNote) -> Result<(), DeskError> {
+        let record = i64::try_from(n.record).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO purpose_note (record, object, author, at, purpose, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![record, n.object, n.author, n.at, n.purpose, n.text],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The note of an audit record, if one was given.
+    pub fn note(&self, record: u64) -> Result<Option<PurposeNote>, DeskError> {
+        let r = i64::try_from(record).unwrap_or(i64::MAX);
+        self.conn
+            .query_row(
+                "SELECT record, object, author, at, purpose, text FROM purpose_note WHERE record = ?1",
+                params![r],
+                |row| {
+                    Ok(PurposeNote {
+                        record: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                        object: row.get(1)?,
+                        author: row.get(2)?,
+                        at: row.get(3)?,
+                        purpose: row.get(4)?,
+                        text: row.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// A scan's comments, oldest first.

@@ -22,8 +22,10 @@ use crate::scans::{scan_id, vault_error, with_vault};
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportBody {
-    /// Why (into the log's purpose line): a case number, a request.
+    /// Why: a purpose code the vault accepts (`GET /api/purposes`); only the code is logged.
     purpose: String,
+    /// Free text (a case number, a request): kept on the desk, only its SHA-256 in the log.
+    note: Option<String>,
     /// An age recipient (`age1…`) to encrypt the archive to.
     recipient: Option<String>,
 }
@@ -69,11 +71,24 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     scan_id(&id)?;
     let purpose = body.purpose.trim().to_string();
-    if purpose.is_empty() || purpose.chars().count() > 160 || purpose.chars().any(char::is_control)
-    {
+    if !sluis_vault::config::is_code(&purpose, false) {
         return Err(bad(
-            "an export needs a purpose of 1 to 160 characters, on one line",
+            "an export needs a purpose code (GET /api/purposes); free text goes in the note",
         ));
+    }
+    let note = body
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    if note.as_ref().is_some_and(|n| {
+        n.chars().count() > crate::desk::MAX_NOTE || n.chars().any(char::is_control)
+    }) {
+        return Err(bad(&format!(
+            "a note is at most {} characters on one line",
+            crate::desk::MAX_NOTE
+        )));
     }
     let recipient = match body.recipient.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -84,13 +99,40 @@ pub async fn export(
     };
     let name = who.session.name.clone();
     let id2 = id.clone();
+    let (code, text) = (purpose.clone(), note.clone());
     let exported = with_vault(&state, move |v| {
         let actor = v.actor(&name);
-        v.export(&id2, false, &actor, &format!("export: {purpose}"))
+        v.export(&id2, false, &actor, &code, text.as_deref())
             .map_err(vault_error)
     })
     .await?;
     let record = exported.released.record.index;
+    if let Some(text) = note {
+        let n = crate::desk::PurposeNote {
+            record,
+            object: id.clone(),
+            author: who.session.name.clone(),
+            at: (state.clock)(),
+            purpose,
+            text,
+        };
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || {
+            st.desk
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add_note(&n)
+        })
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
+        .map_err(|e| {
+            tracing::error!("desk: {e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the export is logged, but its note could not be kept",
+            )
+        })?;
+    }
     let tar = archive(&id, &exported.released.bytes, &exported.receipt)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let (bytes, file, kind) = match &recipient {

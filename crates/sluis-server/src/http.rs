@@ -298,6 +298,25 @@ async fn scanners(
     Ok(Json(json!({ "scanners": list })))
 }
 
+/// `GET /api/purposes`: the purposes this vault accepts for an export, with what each means.
+async fn purposes(
+    State(state): State<Arc<AppState>>,
+    _who: Authenticated<need::Anyone>,
+) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = state
+        .vault
+        .as_ref()
+        .map(|v| {
+            v.config()
+                .purposes
+                .iter()
+                .map(|p| json!({ "code": p.code, "description": p.description }))
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(json!({ "purposes": list }))
+}
+
 async fn openapi() -> Json<serde_json::Value> {
     Json(openapi_document())
 }
@@ -401,8 +420,12 @@ pub fn openapi_document() -> serde_json::Value {
             "/api/scans/{id}/export": { "post": { "summary": "Export (supervisors): a tar of ID.dcm and its ID.dcm.tlog-proof receipt, or that tar encrypted to an age recipient; the export record is durable first",
                 "security": [{ "session": [], "csrf": [] }], "parameters": [id.clone()],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["purpose"],
-                    "additionalProperties": false, "properties": { "purpose": { "type": "string", "maxLength": 160 }, "recipient": { "type": "string", "description": "age1…" } } } } } },
+                    "additionalProperties": false, "properties": { "purpose": { "type": "string", "pattern": "^[a-z][a-z0-9-]{0,63}$", "description": "a code from /api/purposes; the only part that is logged" },
+                    "note": { "type": "string", "maxLength": 500, "description": "free text (a case number): kept on the desk, its SHA-256 in the log" },
+                    "recipient": { "type": "string", "description": "age1…" } } } } } },
                 "responses": { "200": { "description": "the archive", "content": { "application/x-tar": {}, "application/octet-stream": {} } }, "400": err, "401": err, "403": err, "404": err } } },
+            "/api/purposes": { "get": { "summary": "The purposes this vault accepts for an export (codes and what they mean)", "security": [{ "session": [] }],
+                "responses": { "200": { "description": "purposes" }, "401": err } } },
             "/api/audit/records": { "get": { "summary": "Audit records, newest first, by object, actor (pseudonym or account name) and action (auditors)",
                 "security": [{ "session": [] }],
                 "parameters": [
@@ -523,6 +546,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/users/{name}/role", post(crate::users::role))
         .route("/api/scanners", get(scanners))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/purposes", get(purposes))
         .route("/api/scans", get(crate::scans::list))
         .route("/api/scans/{id}", get(crate::scans::metadata))
         .route("/api/scans/{id}/channels/{n}", get(crate::scans::channel))

@@ -78,6 +78,7 @@ fn scanner_json(scan: &sluis_scan::Scan) -> Value {
 pub(crate) fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "no such scan"),
+        VaultError::Purpose(p) => ApiError::new(StatusCode::BAD_REQUEST, p),
         other => {
             tracing::error!("vault: {other}");
             ApiError::new(
@@ -231,13 +232,7 @@ pub async fn metadata(
     who: Authenticated<need::Analyst>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (scan, record) = read_scan(
-        &state,
-        id.clone(),
-        &who.session.name,
-        "workstation: view metadata",
-    )
-    .await?;
+    let (scan, record) = read_scan(&state, id.clone(), &who.session.name, "view-metadata").await?;
     let image = &scan.image;
     let channels: Vec<Value> = image
         .channels
@@ -270,8 +265,7 @@ pub async fn channel(
     who: Authenticated<need::Analyst>,
     Path((id, n)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
-    let (scan, record) =
-        read_scan(&state, id, &who.session.name, "workstation: view pixels").await?;
+    let (scan, record) = read_scan(&state, id, &who.session.name, "view-pixels").await?;
     let image = &scan.image;
     let c = image
         .channels
@@ -418,8 +412,7 @@ pub async fn image(
     Path(id): Path<String>,
     Query(q): Query<ImageQuery>,
 ) -> Result<Response, ApiError> {
-    let (scan, record) =
-        read_scan(&state, id.clone(), &who.session.name, "workstation: view").await?;
+    let (scan, record) = read_scan(&state, id.clone(), &who.session.name, "view-image").await?;
     let image = &scan.image;
     let frame = usize::from(image.rows) * usize::from(image.columns);
     let wanted: Vec<usize> = match q.kinds.as_deref() {
@@ -541,9 +534,7 @@ pub async fn reports(
         let actor = v.actor(&name);
         let mut out = Vec::new();
         for tdr in candidates.iter().take(MAX_REPORT_CANDIDATES) {
-            let released = v
-                .read(tdr, &actor, "workstation: threat report")
-                .map_err(vault_error)?;
+            let released = v.read(tdr, &actor, "view-reports").map_err(vault_error)?;
             let Ok(parsed) = sluis_scan::sanitise(&released.bytes, &Limits::default()) else {
                 tracing::error!("stored report {tdr} does not parse");
                 continue;
@@ -599,13 +590,7 @@ pub async fn tile(
     if level > MAX_LEVEL {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no such level"));
     }
-    let (scan, record) = read_scan(
-        &state,
-        id.clone(),
-        &who.session.name,
-        "workstation: view tile",
-    )
-    .await?;
+    let (scan, record) = read_scan(&state, id.clone(), &who.session.name, "view-pixels").await?;
     let image = &scan.image;
     let (cols, rows) = (usize::from(image.columns), usize::from(image.rows));
     let k = 1usize << level;

@@ -63,11 +63,13 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<Identity, TlsError> {
         let path = path.to_path_buf();
         move |source| TlsError::Io { path, source }
     };
-    std::fs::create_dir_all(&tls).map_err(io(&tls))?;
+    sluis_secret::private_dir(&tls)
+        .map_err(std::io::Error::from)
+        .map_err(io(&tls))?;
     let made = rcgen::generate_simple_self_signed(names.to_vec())
         .map_err(|e| TlsError::Generate(e.to_string()))?;
     write_private(&key, made.signing_key.serialize_pem().as_bytes()).map_err(io(&key))?;
-    std::fs::write(&cert, made.cert.pem()).map_err(io(&cert))?;
+    write_private(&cert, made.cert.pem().as_bytes()).map_err(io(&cert))?;
     Ok(Identity {
         cert,
         key,

@@ -891,7 +891,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
             &path,
             Some(&sam),
             Some(&csrf),
-            Some(json!({ "purpose": "case 7", "recipient": "age1notakey" })),
+            Some(json!({ "purpose": "evidence", "note": "case 7", "recipient": "age1notakey" })),
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
@@ -935,7 +935,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
             &path,
             Some(&sam),
             Some(&csrf),
-            Some(json!({ "purpose": "case 7" })),
+            Some(json!({ "purpose": "evidence", "note": "case 7" })),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
@@ -950,7 +950,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
             &path,
             Some(&sam),
             Some(&csrf),
-            Some(json!({ "purpose": "case 7", "recipient": identity.to_public().to_string() })),
+            Some(json!({ "purpose": "evidence", "note": "case 7", "recipient": identity.to_public().to_string() })),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -983,7 +983,7 @@ async fn an_export_is_dicos_with_a_receipt_that_verifies_optionally_encrypted_wi
             &path,
             Some(&ana),
             Some(&ana_csrf),
-            Some(json!({ "purpose": "case 7" })),
+            Some(json!({ "purpose": "evidence", "note": "case 7" })),
         )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);

@@ -139,7 +139,8 @@ impl FsBlobStore {
     /// A store in `root` (created if needed). Uploads an earlier process left unfinished in
     /// `incoming/` are removed: they were never committed, so nothing refers to them.
     pub fn open(root: &Path) -> Result<Self, BlobError> {
-        std::fs::create_dir_all(root.join("incoming"))?;
+        sluis_secret::private_dir(root).map_err(std::io::Error::from)?;
+        sluis_secret::private_dir(&root.join("incoming")).map_err(std::io::Error::from)?;
         for e in std::fs::read_dir(root.join("incoming"))? {
             let e = e?;
             std::fs::remove_file(e.path())?;
@@ -198,7 +199,7 @@ impl BlobUpload for FsUpload {
             .store
             .join(hex.get(..2).unwrap_or("00"))
             .join(hex.get(2..4).unwrap_or("00"));
-        std::fs::create_dir_all(&dir)?;
+        sluis_secret::create_dirs(&dir)?;
         let target = dir.join(address.to_string());
         // A hard link fails if the target exists: put-if-absent without a race.
         let outcome = match std::fs::hard_link(&self.tmp, &target) {
@@ -234,10 +235,7 @@ impl BlobStore for FsBlobStore {
             )
         );
         let tmp = self.root.join("incoming").join(name);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let file = sluis_secret::create_new_private(&tmp)?;
         Ok(Box::new(FsUpload {
             file: std::io::BufWriter::with_capacity(1 << 20, file),
             tmp,

@@ -46,12 +46,73 @@ pub struct WitnessConfig {
     pub key: String,
 }
 
+/// A purpose a person may give for reading or exporting an object: a code the log carries (it
+/// holds no free text), and what it means.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeCode {
+    /// The code: lower-case letters, digits and hyphens, starting with a letter, at most 64.
+    pub code: String,
+    /// What it is for (shown to the person who chooses it; never logged).
+    pub description: String,
+}
+
+/// The purposes a vault accepts when none are configured.
+pub fn default_purposes() -> Vec<PurposeCode> {
+    [
+        (
+            "analysis",
+            "an analyst or supervisor reads a scan to decide on it",
+        ),
+        ("referral-review", "a supervisor reviews a referred scan"),
+        (
+            "evidence",
+            "evidence for a seizure or a case (its number goes in the note)",
+        ),
+        (
+            "investigation",
+            "a case under investigation (its number goes in the note)",
+        ),
+        ("court-order", "an order of a court or a prosecutor"),
+        (
+            "quality-review",
+            "the authority's own review of image quality or decisions",
+        ),
+        ("training", "training analysts"),
+        ("audit-request", "a request of an auditor or inspectorate"),
+        (
+            "incident-response",
+            "a security incident (a scanner or vendor incident)",
+        ),
+        ("test", "a test or a drill"),
+    ]
+    .into_iter()
+    .map(|(c, d)| PurposeCode {
+        code: c.into(),
+        description: d.into(),
+    })
+    .collect()
+}
+
+/// The codes the workstation itself gives for the reads an analyst's viewing makes; always
+/// accepted.
+pub const VIEWING_PURPOSES: [&str; 4] =
+    ["view-metadata", "view-pixels", "view-image", "view-reports"];
+
 /// The vault's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The log's origin (and key name), e.g. `customs.example/sluis/rotterdam`.
     pub origin: String,
+    /// The component the log's records name as their origin (a configured name such as
+    /// `rotterdam-core-1`, never the host name): `[a-z][a-z0-9.-]`, at most 64.
+    #[serde(default = "default_component")]
+    pub component: String,
+    /// The purposes accepted for reads and exports (codes; free text goes in a note that the
+    /// workstation's desk keeps, its SHA-256 in the record).
+    #[serde(default = "default_purposes", rename = "purpose")]
+    pub purposes: Vec<PurposeCode>,
     /// Retention per class.
     #[serde(default)]
     pub retention: Retention,
@@ -106,6 +167,20 @@ impl Config {
             c.retention_of(class)
                 .map_err(|e| err(format!("retention.{class}: {e}")))?;
         }
+        if !is_code(&c.component, true) {
+            return Err(err(format!(
+                "component {:?}: a configured name, [a-z][a-z0-9.-], at most 64 characters",
+                c.component
+            )));
+        }
+        for p in &c.purposes {
+            if !is_code(&p.code, false) {
+                return Err(err(format!(
+                    "purpose {:?}: a code, [a-z][a-z0-9-], at most 64 characters",
+                    p.code
+                )));
+            }
+        }
         for w in &c.witnesses {
             let key = sluis_audit::NoteVerifier::new(&w.key)
                 .map_err(|e| err(format!("witness {}: {e}", w.url)))?;
@@ -134,12 +209,28 @@ impl Config {
              inspection = \"{}\"\n\
              seizure = \"{}\"\n\
              quarantine = \"{}\"\n\n\
+             # The component the log's records name as their origin (not the host name).\n\
+             # component = \"sluis-vault\"\n\n\
+             # The purposes accepted for reads and exports, one table each (the defaults when\n\
+             # none are given: analysis, referral-review, evidence, investigation, court-order,\n\
+             # quality-review, training, audit-request, incident-response, test). The log\n\
+             # carries only the code; a note (a case number) is kept on the desk, its SHA-256 in\n\
+             # the record.\n\
+             # [[purpose]]\n\
+             # code = \"evidence\"\n\
+             # description = \"evidence for a seizure or a case\"\n\n\
              # Witnesses that cosign the log's checkpoints (C2SP tlog-witness), one table each:\n\
              # [[witness]]\n\
              # url = \"https://witness.auditor.example/\"\n\
              # key = \"witness.auditor.example+01234567+BAAA...\"\n",
             r.undecided, r.cleared, r.inspection, r.seizure, r.quarantine
         )
+    }
+
+    /// Whether `code` is a purpose this vault accepts (configured, or one of the workstation's
+    /// [`VIEWING_PURPOSES`]).
+    pub fn accepts_purpose(&self, code: &str) -> bool {
+        VIEWING_PURPOSES.contains(&code) || self.purposes.iter().any(|p| p.code == code)
     }
 
     /// The retention of a class.
@@ -155,6 +246,19 @@ impl Config {
         };
         humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
     }
+}
+
+fn default_component() -> String {
+    "sluis-vault".into()
+}
+
+/// A code: `[a-z][a-z0-9-]` (and `.` where `dots`), 1 to 64 characters.
+pub fn is_code(s: &str, dots: bool) -> bool {
+    (1..=64).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
+        })
 }
 
 /// The retention class of an object.

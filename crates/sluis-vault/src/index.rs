@@ -33,6 +33,9 @@ pub enum IndexError {
     /// An object with this id exists already.
     #[error("object {0} exists already")]
     Duplicate(String),
+    /// The index file could not be made owner-only.
+    #[error("index file {0}")]
+    Io(String),
 }
 
 macro_rules! text_enum {
@@ -418,6 +421,9 @@ fn from_row(r: &Row<'_>) -> Result<ObjectRow, IndexError> {
 impl SqliteIndex {
     /// Opens (creating if needed) the index at `path`.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
+        // Owner-only (container numbers and plates are in it), its WAL and shared memory too.
+        sluis_secret::prepare_private_file(path)
+            .map_err(|e| IndexError::Io(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -116,8 +116,7 @@ fn write_tagged(path: &Path, tag: &str, key: &[u8; 32]) -> Result<(), KeyError> 
 impl FileKeySource {
     /// Creates the directory's first key; refuses if one exists.
     pub fn create(dir: &Path) -> Result<Self, KeyError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| KeyError::Io(format!("{}: {e}", dir.display())))?;
+        sluis_secret::private_dir(dir).map_err(|e| KeyError::Io(e.to_string()))?;
         let mut s = FileKeySource {
             dir: dir.to_path_buf(),
             keys: BTreeMap::new(),

@@ -87,6 +87,9 @@ pub enum VaultError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(String),
+    /// The purpose given is not one the vault accepts (a code from `vault.toml`).
+    #[error("{0}")]
+    Purpose(String),
     /// Another process holds the vault.
     #[error(
         "the vault {0} is in use by another process (a running `sluis core` or `sluis serve`); stop it, or work through it"
@@ -296,14 +299,6 @@ fn key_aad(id: &str, blob: &BlobAddress) -> Vec<u8> {
     format!("sluis-dek/1\n{id}\n{blob}").into_bytes()
 }
 
-fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// What the index keeps of a sanitised object, for search.
 pub fn scan_meta(scan: &SanitisedScan) -> ScanMeta {
     let (modality, instance, times, scanner, conveyance) = match scan.object() {
@@ -346,7 +341,7 @@ pub fn scan_meta(scan: &SanitisedScan) -> ScanMeta {
 }
 
 fn lock_file(path: &Path) -> Result<std::fs::File, VaultError> {
-    let f = std::fs::OpenOptions::new()
+    let f = sluis_secret::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -383,14 +378,9 @@ impl Vault {
         let layout = Layout {
             root: dir.to_path_buf(),
         };
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(layout.keys())
-                .map_err(|e| VaultError::Io(format!("{}: {e}", layout.keys().display())))?;
-        }
+        // Owner-only, an existing (empty) directory others could read included: tightened.
+        sluis_secret::private_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
+        sluis_secret::private_dir(&layout.keys()).map_err(|e| VaultError::Io(e.to_string()))?;
         let origin = match origin {
             Some(o) => o.to_string(),
             None => format!("sluis.vault/{}", &random_id("v")?.get(2..18).unwrap_or("0")),
@@ -399,7 +389,7 @@ impl Vault {
         FileKeySource::create(&layout.keys())?;
         let secret = IndexSecret::create(&layout.keys().join("index.key"))?;
         write_secret(&layout.keys().join("log.key"), &signer.to_skey()).map_err(KeyError::from)?;
-        std::fs::write(layout.log_pub(), format!("{}\n", signer.vkey()))
+        sluis_secret::write_private(&layout.log_pub(), format!("{}\n", signer.vkey()).as_bytes())
             .map_err(|e| VaultError::Io(e.to_string()))?;
         {
             let mut index = SqliteIndex::open(&layout.join("index.sqlite"))?;
@@ -412,7 +402,7 @@ impl Vault {
             Arc::new(FsStore::new(layout.log()).map_err(|e| VaultError::Io(e.to_string()))?);
         Log::create(store, signer, Batching::default())?.close();
         // The configuration is written last: a directory without it is not a vault.
-        std::fs::write(layout.config(), Config::template(&origin))
+        sluis_secret::write_private(&layout.config(), Config::template(&origin).as_bytes())
             .map_err(|e| VaultError::Io(e.to_string()))?;
         sluis_audit::tiles::sync_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
         let vault = Vault::open(dir)?;
@@ -439,6 +429,9 @@ impl Vault {
                 dir.display()
             )));
         }
+        // A vault made before its directory was owner-only, or one someone opened up: tightened
+        // (one that belongs to another account is refused).
+        sluis_secret::private_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
         let lock = lock_file(&layout.join(".lock"))?;
         let config = Config::load(&layout.config())?;
         let keys = FileKeySource::open(&layout.keys())?;
@@ -479,6 +472,7 @@ impl Vault {
         let log = Log::open(store, signer, Batching::default())?;
 
         let blobs = FsBlobStore::open(&layout.join("blobs"))?;
+        let origin = config.component.clone();
         let mut vault = Vault {
             layout,
             config,
@@ -487,7 +481,7 @@ impl Vault {
             index: Mutex::new(Box::new(index)),
             log,
             secret,
-            origin: format!("sluis-vault@{}", host()),
+            origin,
             _lock: lock,
             recovered: Vec::new(),
         };
@@ -868,12 +862,32 @@ impl Vault {
         action: Action,
         actor: &ActorId,
         purpose: &str,
+        note: Option<&str>,
     ) -> Result<Released, VaultError> {
         if purpose.trim().is_empty() {
             return Err(VaultError::State(
                 "a purpose is required to read or export".into(),
             ));
         }
+        if !self.config.accepts_purpose(purpose) {
+            let codes: Vec<&str> = self
+                .config
+                .purposes
+                .iter()
+                .map(|p| p.code.as_str())
+                .collect();
+            return Err(VaultError::Purpose(format!(
+                "{:?} is not a purpose this vault accepts; give one of {} (vault.toml [[purpose]]), and any free text as a note",
+                purpose.chars().take(64).collect::<String>(),
+                codes.join(", ")
+            )));
+        }
+        // The note's text stays with the caller (the workstation's desk); the record binds it
+        // by its SHA-256, so that it cannot be changed later unnoticed.
+        let note_hash = note
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("note-sha256={}", hex(&Sha256::digest(n.as_bytes()))));
         // Checked before anything is decrypted.
         self.record(
             action,
@@ -886,8 +900,12 @@ impl Vault {
         let row = self.live(id, kind)?;
         match self.decrypt(&row) {
             Ok(bytes) => {
-                let detail = (action == Action::Export)
+                let sha = (action == Action::Export)
                     .then(|| format!("sha256={}", hex(&Sha256::digest(&bytes))));
+                let detail = match (sha, note_hash.clone()) {
+                    (Some(a), Some(b)) => Some(format!("{a} {b}")),
+                    (a, b) => a.or(b),
+                };
                 let record = self.log_event(
                     action,
                     actor,
@@ -905,16 +923,32 @@ impl Vault {
                     Some(id),
                     Outcome::Failure,
                     Some(purpose),
-                    Some("integrity".into()),
+                    Some(match &note_hash {
+                        Some(n) => format!("integrity {n}"),
+                        None => "integrity".into(),
+                    }),
                 )?;
                 Err(e)
             }
         }
     }
 
-    /// Reads a scan for `actor` with `purpose`.
+    /// Reads a scan for `actor` with `purpose`, a code the vault accepts
+    /// ([`crate::config::Config::accepts_purpose`]).
     pub fn read(&self, id: &str, actor: &ActorId, purpose: &str) -> Result<Released, VaultError> {
-        self.release(id, Kind::Scan, Action::Read, actor, purpose)
+        self.release(id, Kind::Scan, Action::Read, actor, purpose, None)
+    }
+
+    /// Reads a scan with a purpose code and a free-text note (a case number, a request): the
+    /// note's SHA-256 goes into the record, the note itself never; the caller keeps it.
+    pub fn read_noted(
+        &self,
+        id: &str,
+        actor: &ActorId,
+        purpose: &str,
+        note: Option<&str>,
+    ) -> Result<Released, VaultError> {
+        self.release(id, Kind::Scan, Action::Read, actor, purpose, note)
     }
 
     /// Exports a scan (or, with `quarantine`, a quarantined input): the plaintext, and a
@@ -927,13 +961,14 @@ impl Vault {
         quarantine: bool,
         actor: &ActorId,
         purpose: &str,
+        note: Option<&str>,
     ) -> Result<Exported, VaultError> {
         let kind = if quarantine {
             Kind::Quarantine
         } else {
             Kind::Scan
         };
-        let released = self.release(id, kind, Action::Export, actor, purpose)?;
+        let released = self.release(id, kind, Action::Export, actor, purpose, note)?;
         let witnesses = self.cosign();
         let receipt = self.log.tlog_proof(released.record.index)?;
         Ok(Exported {

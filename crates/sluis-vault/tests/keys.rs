@@ -74,10 +74,7 @@ fn wrong_missing_or_exposed_keys_are_refused_before_anything_is_written() {
     let id = t.v().list(&sluis_vault::Filter::default()).unwrap()[0]
         .id
         .clone();
-    assert_eq!(
-        t.v().read(&id, &t.v().actor("a"), "check").unwrap().bytes,
-        b
-    );
+    assert_eq!(t.v().read(&id, &t.v().actor("a"), "test").unwrap().bytes, b);
 }
 
 #[test]

@@ -78,12 +78,12 @@ fn store_search_read_and_export_are_logged_before_release() {
         Err(VaultError::State(_))
     ));
     assert_eq!(v.log().size(), before);
-    let read = v.read(&a.id, &analyst, "alarm review").unwrap();
+    let read = v.read(&a.id, &analyst, "analysis").unwrap();
     assert_eq!(read.bytes, b1);
     // The record was durable before the bytes came back: it is in the checkpoint.
     assert!(read.record.size <= v.log().size() && read.record.index < read.record.size);
     let exported = v
-        .export(&b.id, false, &analyst, "evidence for case 2026-17")
+        .export(&b.id, false, &analyst, "evidence", Some("case 2026-17"))
         .unwrap();
     assert_eq!(exported.released.bytes, b2);
     assert!(exported.witnesses.is_empty());
@@ -101,7 +101,14 @@ fn store_search_read_and_export_are_logged_before_release() {
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect();
-    assert_eq!(proven.record.detail, Some(format!("sha256={digest}")));
+    let note: String = <sha2::Sha256 as sha2::Digest>::digest(b"case 2026-17")
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    assert_eq!(
+        proven.record.detail,
+        Some(format!("sha256={digest} note-sha256={note}"))
+    );
 
     // The log: create, two stores, a read, an export; no names, plates or container numbers.
     let records = t.records();
@@ -124,7 +131,22 @@ fn store_search_read_and_export_are_logged_before_release() {
         "a container number reached the log"
     );
     assert_eq!(records[3].actor, analyst);
-    assert_eq!(records[3].purpose.as_deref(), Some("alarm review"));
+    assert_eq!(records[3].purpose.as_deref(), Some("analysis"));
+    assert!(!log_text.contains("2026-17"), "a note reached the log");
+    // A purpose that is free text, or a code the vault does not know, is refused before
+    // anything is decrypted or logged.
+    for bad in ["case MSCU1234565", "unknown-code"] {
+        assert!(matches!(
+            v.read(&a.id, &analyst, bad),
+            Err(VaultError::Purpose(_))
+        ));
+    }
+    assert_eq!(v.log().size(), records.len() as u64);
+    // The records name the configured component, not the host.
+    assert!(
+        records.iter().all(|r| r.origin == "sluis-vault"),
+        "{records:?}"
+    );
 }
 
 #[test]
@@ -155,7 +177,7 @@ fn quarantine_keeps_refused_input_apart_and_counts_every_arrival() {
         .is_empty()
     );
     assert!(matches!(
-        v.read(&q.id, &scanner, "look"),
+        v.read(&q.id, &scanner, "analysis"),
         Err(VaultError::NotFound { .. })
     ));
     let listed = v
@@ -170,7 +192,13 @@ fn quarantine_keeps_refused_input_apart_and_counts_every_arrival() {
     assert_eq!(meta.source, "drop/MSCU1234566.dcm");
     // Exportable for forensics, byte for byte, and logged.
     let out = v
-        .export(&q.id, true, &v.actor("forensics"), "vendor incident 12")
+        .export(
+            &q.id,
+            true,
+            &v.actor("forensics"),
+            "incident-response",
+            None,
+        )
         .unwrap();
     assert_eq!(out.released.bytes, hostile.bytes);
     let records = t.records();
@@ -269,7 +297,7 @@ fn decisions_set_retention_and_expiry_crypto_shreds() {
     );
     assert!(!blob_path(&gone_blob).exists());
     assert!(matches!(
-        t.v().read(&gone.id, &actor, "too late"),
+        t.v().read(&gone.id, &actor, "analysis"),
         Err(VaultError::NotFound { .. })
     ));
     assert_eq!(t.v().read(&keep.id, &actor, "evidence").unwrap().bytes, b1);
@@ -326,10 +354,7 @@ fn key_rotation_rewraps_without_touching_blobs() {
     assert!(!t.root().join("keys/kek-1.key").exists() && t.root().join("keys/kek-2.key").exists());
     t.reopen();
     for (id, bytes) in &ids {
-        assert_eq!(
-            &t.v().read(id, &actor, "after rotation").unwrap().bytes,
-            bytes
-        );
+        assert_eq!(&t.v().read(id, &actor, "test").unwrap().bytes, bytes);
     }
     assert!(
         t.records().iter().any(|rec| rec.action == Action::RotateKey

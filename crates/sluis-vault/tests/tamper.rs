@@ -38,7 +38,7 @@ fn a_flipped_bit_anywhere_in_a_blob_is_an_error_naming_the_object() {
         bad[at] ^= 0x01;
         std::fs::write(&path, &bad).unwrap();
         let before = t.v().log().size();
-        match t.v().read(&id, &actor, "review") {
+        match t.v().read(&id, &actor, "analysis") {
             Err(VaultError::Damaged { id: named, .. }) => assert_eq!(named, id, "byte {at}"),
             other => panic!("byte {at}: {other:?}"),
         }
@@ -55,7 +55,7 @@ fn a_flipped_bit_anywhere_in_a_blob_is_an_error_naming_the_object() {
     // Truncated, and missing.
     std::fs::write(&path, &original[..original.len() - 16]).unwrap();
     assert!(matches!(
-        t.v().read(&id, &actor, "review"),
+        t.v().read(&id, &actor, "analysis"),
         Err(VaultError::Damaged { .. })
     ));
     std::fs::remove_file(&path).unwrap();
@@ -63,7 +63,7 @@ fn a_flipped_bit_anywhere_in_a_blob_is_an_error_naming_the_object() {
     assert!(report.damaged[0].problem.contains("missing"), "{report:?}");
     // Restored, all is well again.
     std::fs::write(&path, &original).unwrap();
-    assert_eq!(t.v().read(&id, &actor, "review").unwrap().bytes, b);
+    assert_eq!(t.v().read(&id, &actor, "analysis").unwrap().bytes, b);
     assert!(t.v().fsck(&mut |_, _, _| {}).unwrap().is_clean());
 }
 
@@ -80,13 +80,13 @@ fn a_wrapped_key_moved_to_another_row_does_not_unwrap() {
     db.execute("UPDATE objects SET wrapped_key = (SELECT wrapped_key FROM objects WHERE id = ?1) WHERE id = ?2", [&a, &b]).unwrap();
     drop(db);
     t.reopen();
-    match t.v().read(&b, &actor, "review") {
+    match t.v().read(&b, &actor, "analysis") {
         Err(VaultError::Damaged { id, reason }) => {
             assert!(id == b && reason.contains("does not unwrap"), "{reason}")
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(t.v().read(&a, &actor, "review").unwrap().bytes, b1);
+    assert_eq!(t.v().read(&a, &actor, "analysis").unwrap().bytes, b1);
 }
 
 #[test]
@@ -156,12 +156,12 @@ fn content_tags_are_checked_with_the_digest_they_were_made_from() {
     drop(db);
     set(&sha);
     t.reopen();
-    assert_eq!(t.v().read(&a, &actor, "review").unwrap().bytes, b1);
+    assert_eq!(t.v().read(&a, &actor, "analysis").unwrap().bytes, b1);
     // Another object's tag does not.
     t.close();
     set(&other);
     t.reopen();
-    match t.v().read(&a, &actor, "review") {
+    match t.v().read(&a, &actor, "analysis") {
         Err(VaultError::Damaged { id, reason }) => {
             assert!(
                 id == a && reason.contains("not what was stored"),

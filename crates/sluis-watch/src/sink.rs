@@ -28,10 +28,7 @@ pub struct EveWriter<W: Write> {
 impl EveWriter<std::fs::File> {
     /// Opens (appends to) an EVE file.
     pub fn create(path: &Path, sensor: &str, capture: Option<&str>) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = sluis_secret::append_private(path)?;
         Ok(Self::new(file, sensor, capture))
     }
 }
