@@ -359,6 +359,11 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
         }
         other => pipeline.event(other),
     };
+    // The core holds the vault: account changes `sluis user` makes meanwhile get their audit
+    // records here (the workstation does it where the core serves one).
+    let accounts_file = cfg.core.vault.join("accounts.sqlite");
+    let mut last_accounts = Instant::now();
+    let mut accounts: Option<sluis_server::Accounts> = None;
     loop {
         match rxc.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => handle(ev),
@@ -368,6 +373,22 @@ pub(crate) fn run(args: &Args, limits: &Limits, limits_file: Option<&Path>) -> R
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if workstation.is_none()
+            && last_accounts.elapsed() >= Duration::from_secs(1)
+            && accounts_file.is_file()
+        {
+            last_accounts = Instant::now();
+            if accounts.is_none() {
+                accounts = sluis_server::Accounts::open(&cfg.core.vault)
+                    .map_err(|e| tracing::error!("accounts: {e}"))
+                    .ok();
+            }
+            if let Some(a) = &accounts
+                && let Err(e) = sluis_server::users::log_account_changes(a, &pipeline.vault)
+            {
+                tracing::error!("account changes wait for their records: {e}");
+            }
         }
     }
     // Drain what the receiver handed over before it stopped, then let the pool finish.

@@ -219,7 +219,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         }
     }
     custody(out, &vault, &stored)?;
-    let accounts = demo_accounts(&out.join("vault"))?;
+    let accounts = demo_accounts(&out.join("vault"), &vault)?;
     let declared = declarations(out, &written)?;
     enclave_watch(out)?;
     println!("\nWhere to look:");
@@ -297,6 +297,9 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
         tls_cert: None,
         tls_key: None,
         plain_http: false,
+        hosts: Vec::new(),
+        request_timeout_s: 10,
+        max_connections_per_client: 16,
     };
     let server = match crate::serve::start(vault.clone(), &v, &w, stop.clone()) {
         Ok(s) => s,
@@ -372,7 +375,7 @@ fn declarations(out: &Path, written: &[crate::synth::Written]) -> Result<usize, 
 }
 
 /// One demo account per role, with a random password (printed, never stored in clear).
-fn demo_accounts(vault: &Path) -> Result<Vec<(String, String, String)>, Failure> {
+fn demo_accounts(vault: &Path, open: &Vault) -> Result<Vec<(String, String, String)>, Failure> {
     use sluis_server::{Accounts, Role};
     let accounts = Accounts::open(vault).map_err(Failure::env)?;
     let now = sluis_server::http::wall_clock();
@@ -386,10 +389,12 @@ fn demo_accounts(vault: &Path) -> Result<Vec<(String, String, String)>, Failure>
             .map(|b| char::from(b"abcdefghjkmnpqrstuvwxyz23456789"[usize::from(*b) % 31]))
             .collect();
         accounts
-            .add(&name, role, password.as_bytes(), now)
+            .add(&name, role, password.as_bytes(), now, "os:sluis-demo")
             .map_err(Failure::env)?;
         made.push((name, role.name().to_string(), password));
     }
+    // Each account's creation is a configuration record in the log.
+    sluis_server::users::log_account_changes(&accounts, open).map_err(Failure::env)?;
     Ok(made)
 }
 

@@ -34,6 +34,14 @@ pub(crate) struct ServeArgs {
     /// Serve plain HTTP instead (loopback addresses only).
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     plain_http: bool,
+    /// A name requests may carry in `Host` (`name` or `name:port`; repeat for more). Without
+    /// one, the listening address (and `localhost` on loopback) is accepted.
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+    /// Seconds a request's headers, or its body, may take to arrive; also how long a kept-alive
+    /// connection may wait for its next request.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    request_timeout_s: u64,
 }
 
 /// How the workstation is served (`sluis serve`'s options; the `[workstation]` section of the
@@ -50,6 +58,41 @@ pub(crate) struct Workstation {
     /// Plain HTTP instead (loopback only).
     #[serde(default)]
     pub plain_http: bool,
+    /// Names requests may carry in `Host`; by default the listening address (and `localhost`
+    /// on loopback). Required to check `Host` when listening on every address.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Seconds a request's headers or body may take to arrive (and a kept-alive connection may
+    /// wait).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_s: u64,
+    /// Connections at most from one client address.
+    #[serde(default = "default_per_client")]
+    pub max_connections_per_client: usize,
+}
+
+fn default_request_timeout() -> u64 {
+    10
+}
+
+fn default_per_client() -> usize {
+    16
+}
+
+/// The `Host` names accepted: those configured, else the bound address (and `localhost` on
+/// loopback); none (any) when listening on every address with none configured.
+fn host_names(configured: &[String], local: SocketAddr) -> Vec<String> {
+    if !configured.is_empty() {
+        return configured.to_vec();
+    }
+    if local.ip().is_unspecified() {
+        return Vec::new();
+    }
+    let mut names = vec![local.to_string()];
+    if local.ip().is_loopback() {
+        names.push(format!("localhost:{}", local.port()));
+    }
+    names
 }
 
 /// Starts the workstation over an open vault: checks the options, opens the accounts and the
@@ -72,7 +115,15 @@ pub(crate) fn start(
         ));
     }
     let accounts = Accounts::open(dir).map_err(Failure::env)?;
+    // Changes made while nothing held the vault's log are logged now.
+    sluis_server::users::log_account_changes(&accounts, &vault).map_err(Failure::env)?;
     let desk = sluis_server::desk::Desk::open(dir).map_err(Failure::env)?;
+    // Bound here, so that a taken address is an error of the command, not of a thread.
+    let listener = std::net::TcpListener::bind(w.listen)
+        .map_err(|e| Failure::env(anyhow::anyhow!("listen {}: {e}", w.listen)))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let timeout = std::time::Duration::from_secs(w.request_timeout_s.max(1));
     let state = Arc::new(AppState {
         accounts: Mutex::new(accounts),
         sessions: Sessions::default(),
@@ -81,7 +132,15 @@ pub(crate) fn start(
         decisions: Mutex::new(()),
         secure: !w.plain_http,
         clock: Box::new(wall_clock),
+        access: Default::default(),
+        hosts: host_names(&w.hosts, local),
+        body_timeout: timeout,
     });
+    let limits = sluis_server::listen::Limits {
+        per_client: w.max_connections_per_client.max(1),
+        header_timeout: timeout,
+        ..Default::default()
+    };
     let tls = if w.plain_http {
         None
     } else {
@@ -108,11 +167,6 @@ pub(crate) fn start(
         }
         Some(sluis_server::tls::server_config(&id).map_err(Failure::env)?)
     };
-    // Bound here, so that a taken address is an error of the command, not of a thread.
-    let listener = std::net::TcpListener::bind(w.listen)
-        .map_err(|e| Failure::env(anyhow::anyhow!("listen {}: {e}", w.listen)))?;
-    listener.set_nonblocking(true)?;
-    let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("sluis serve: {scheme}://{local}/ (API under /api, description at /api/openapi.json)");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -123,23 +177,61 @@ pub(crate) fn start(
     Ok(std::thread::spawn(move || {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(Failure::env)?;
+            // The record keepers: refusals counted per minute go to the log when their minute
+            // is over, and account changes `sluis user` made meanwhile get their records.
+            let keeper = {
+                let (state, stop) = (state.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut tick = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+                        tick += 1;
+                        let st = state.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            if tick.is_multiple_of(5) {
+                                st.flush_refusals(false);
+                            }
+                            log_pending_changes(&st);
+                        })
+                        .await;
+                    }
+                })
+            };
             let shutdown = async move {
                 while !stop.load(Ordering::Relaxed) {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             };
-            match tls {
-                Some(config) => {
-                    sluis_server::tls::serve(listener, config, router(state), shutdown).await;
-                    Ok(())
-                }
-                None => axum::serve(listener, router(state))
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .map_err(Failure::env),
-            }
+            sluis_server::listen::serve(listener, tls, router(state.clone()), limits, shutdown)
+                .await;
+            let _ = keeper.await;
+            let st = state.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                st.flush_refusals(true);
+                log_pending_changes(&st);
+            })
+            .await;
+            Ok(())
         })
     }))
+}
+
+/// Writes the records of account changes waiting in the outbox (made by `sluis user` while the
+/// workstation runs).
+fn log_pending_changes(state: &AppState) {
+    let Some(v) = &state.vault else { return };
+    let accounts = state
+        .accounts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match sluis_server::users::log_account_changes(&accounts, v) {
+        Ok(done) => {
+            for (id, index) in done {
+                eprintln!("sluis serve: account change {id} logged as audit record {index}");
+            }
+        }
+        Err(e) => tracing::error!("account changes wait for their records: {e}"),
+    }
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
@@ -161,6 +253,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         plain_http: args.plain_http,
+        hosts: args.hosts.clone(),
+        request_timeout_s: args.request_timeout_s,
+        max_connections_per_client: default_per_client(),
     };
     let stop = service::stop_on_signal();
     start(Arc::new(vault), &args.vault, &w, stop)?

@@ -34,10 +34,30 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Disable an account: it stays for the audit trail and cannot log in.
+    /// Disable an account: it stays for the audit trail and cannot log in; its sessions on a
+    /// running workstation end at once.
     Disable {
         /// The login name.
         name: String,
+        /// The vault.
+        #[arg(long, value_name = "DIR")]
+        vault: PathBuf,
+    },
+    /// Enable an account again (and lift a lock-out).
+    Enable {
+        /// The login name.
+        name: String,
+        /// The vault.
+        #[arg(long, value_name = "DIR")]
+        vault: PathBuf,
+    },
+    /// Give an account another role; its sessions on a running workstation end at once.
+    Role {
+        /// The login name.
+        name: String,
+        /// analyst, supervisor, auditor or administrator.
+        #[arg(long)]
+        role: String,
         /// The vault.
         #[arg(long, value_name = "DIR")]
         vault: PathBuf,
@@ -59,32 +79,64 @@ fn account_failure(e: AccountError) -> Failure {
         AccountError::BadName(_)
         | AccountError::BadPassword
         | AccountError::Exists(_)
-        | AccountError::Unknown(_) => Failure::Usage(e.to_string()),
+        | AccountError::Unknown(_)
+        | AccountError::LastAdministrator(_) => Failure::Usage(e.to_string()),
         other => Failure::env(other),
     }
 }
 
-/// Writes an account change to the vault's transparency log, as the workstation does, when no
-/// running service holds the vault; otherwise says that it was not logged and how to have it
-/// logged. The actor is the operating-system account that ran the command.
-fn log_change(vault: &Path, subject: &str, change: &str) {
+/// Who ran the command: the operating-system account (only its pseudonym is logged).
+fn operator() -> String {
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into());
+    format!("os:{who}")
+}
+
+/// Sees a change (already in the accounts' outbox, in the same transaction as the change
+/// itself) to its audit record: written here when no running service holds the vault; when one
+/// does (a workstation or a core), that service writes it within a second, and this waits for
+/// it. Either way the change is never without its record: an entry still waiting is written by
+/// whoever next holds the vault.
+fn see_logged(vault: &Path, accounts: &Accounts, change: i64) -> Result<(), Failure> {
     match sluis_vault::Vault::open(vault) {
-        Ok(v) => match v.log_account(
-            subject,
-            &format!("{change} (sluis user)"),
-            &v.actor(&format!("os:{who}")),
-        ) {
-            Ok(index) => println!("logged as audit record {index}"),
-            Err(e) => eprintln!("sluis: the change is made but not logged: {e}"),
-        },
-        Err(sluis_vault::VaultError::InUse(_)) => eprintln!(
-            "sluis: the change is made but not logged: a running service holds the vault; changes made on the workstation's administrator page are logged"
-        ),
-        Err(e) => eprintln!("sluis: the change is made but not logged: {e}"),
+        Ok(v) => {
+            sluis_server::users::log_account_changes(accounts, &v).map_err(Failure::env)?;
+        }
+        Err(sluis_vault::VaultError::InUse(_)) => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if accounts
+                    .change_by_id(change)
+                    .map_err(account_failure)?
+                    .is_some_and(|c| c.record.is_some())
+                {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Err(e) => return Err(crate::vault::vault_failure(e)),
     }
+    match accounts
+        .change_by_id(change)
+        .map_err(account_failure)?
+        .and_then(|c| c.record)
+    {
+        Some(index) => println!("logged as audit record {index}"),
+        None => println!(
+            "the running service holding the vault writes its audit record (change {change} waits in the accounts' outbox)"
+        ),
+    }
+    Ok(())
+}
+
+fn parse_role(role: &str) -> Result<Role, Failure> {
+    Role::parse(role).ok_or_else(|| {
+        Failure::Usage(format!(
+            "unknown role {role:?}; use analyst, supervisor, auditor or administrator"
+        ))
+    })
 }
 
 pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
@@ -92,11 +144,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
         Command::Add {
             name, role, vault, ..
         } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                Failure::Usage(format!(
-                    "unknown role {role:?}; use analyst, supervisor, auditor or administrator"
-                ))
-            })?;
+            let role = parse_role(&role)?;
             let accounts = open(&vault)?;
             // One line, at most 1 KiB and a newline; the buffer is wiped when dropped.
             let mut input = Zeroizing::new(Vec::new());
@@ -105,12 +153,17 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                 .read_to_end(&mut input)?;
             let line = input.split(|b| *b == b'\n').next().unwrap_or_default();
             let password = line.strip_suffix(b"\r").unwrap_or(line);
-            accounts
-                .add(&name, role, password, sluis_server::http::wall_clock())
+            let change = accounts
+                .add(
+                    &name,
+                    role,
+                    password,
+                    sluis_server::http::wall_clock(),
+                    &operator(),
+                )
                 .map_err(account_failure)?;
             println!("{name}: {role} account added");
-            log_change(&vault, &name, &format!("account added role={role}"));
-            Ok(())
+            see_logged(&vault, &accounts, change)
         }
         Command::List { vault, json } => {
             for a in open(&vault)?.list().map_err(account_failure)? {
@@ -128,10 +181,29 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Disable { name, vault } => {
-            open(&vault)?.disable(&name).map_err(account_failure)?;
+            let accounts = open(&vault)?;
+            let change = accounts
+                .disable(&name, &operator(), sluis_server::http::wall_clock())
+                .map_err(account_failure)?;
             println!("{name}: disabled");
-            log_change(&vault, &name, "account disabled");
-            Ok(())
+            see_logged(&vault, &accounts, change)
+        }
+        Command::Enable { name, vault } => {
+            let accounts = open(&vault)?;
+            let change = accounts
+                .enable(&name, &operator(), sluis_server::http::wall_clock())
+                .map_err(account_failure)?;
+            println!("{name}: enabled");
+            see_logged(&vault, &accounts, change)
+        }
+        Command::Role { name, role, vault } => {
+            let role = parse_role(&role)?;
+            let accounts = open(&vault)?;
+            let change = accounts
+                .set_role(&name, role, &operator(), sluis_server::http::wall_clock())
+                .map_err(account_failure)?;
+            println!("{name}: now {role}");
+            see_logged(&vault, &accounts, change)
         }
     }
 }

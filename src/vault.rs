@@ -159,6 +159,7 @@ pub(crate) fn vault_failure(e: VaultError) -> Failure {
     match e {
         VaultError::Damaged { .. } => Failure::Verification(e.into()),
         VaultError::Purpose(p) => Failure::Usage(p),
+        e @ VaultError::NotAScan(_) => Failure::Usage(e.to_string()),
         other => Failure::env(other),
     }
 }

@@ -199,7 +199,7 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
     let base = format!("http://127.0.0.1:{port}");
     let jar = dir.path().join("jar");
     // The server holds the vault: a command that needs it says so at once instead of waiting,
-    // and an account added meanwhile is added but, as it says, not logged.
+    // and an account added meanwhile is logged by the server, within a second.
     let o = sluis(&["vault", "list", s(&vault)]);
     assert_ne!(o.status.code(), Some(0));
     assert!(
@@ -209,7 +209,11 @@ fn serve_logs_in_with_a_cookie_and_enforces_roles_over_http() {
     );
     let o = user_add(&vault, "late", "analyst", b"a long enough passphrase\n");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not logged"), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("logged as audit record"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let (code, _) = curl(&[&format!("{base}/api/me")]);
     assert_eq!(code, 401);
     let (code, body) = curl_login(
@@ -387,4 +391,195 @@ fn declarations_are_checked_line_by_line_and_imported_all_or_nothing() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("retreaded tyres"), "{out}");
+}
+
+/// `sluis serve` with a short request timeout (for the slow-client test).
+fn serve_with_timeout(vault: &std::path::Path, port: u16, secs: u64) -> std::process::Child {
+    let listen = format!("127.0.0.1:{port}");
+    let t = secs.to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        .args([
+            "serve",
+            "--vault",
+            s(vault),
+            "--listen",
+            &listen,
+            "--plain-http",
+            "--request-timeout-s",
+            &t,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "sluis serve did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+#[test]
+fn an_account_disabled_with_sluis_user_while_serve_runs_loses_its_sessions_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    for (name, role) in [("ana", "analyst"), ("adm", "administrator")] {
+        let o = user_add(&vault, name, role, b"a long enough passphrase\n");
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let port = crate::link::free_tcp_port();
+    let mut server = serve(&vault, port, true);
+    let base = format!("http://127.0.0.1:{port}");
+    let jar = dir.path().join("jar");
+    let (code, body) = curl_login(
+        &[],
+        &jar,
+        &format!("{base}/api/login"),
+        "ana",
+        "a long enough passphrase",
+    );
+    assert_eq!(code, 200, "{body}");
+    let me = || curl(&["-b", s(&jar), &format!("{base}/api/me")]).0;
+    assert_eq!(me(), 200);
+    // The attack: the account is disabled from the command line; its session went on.
+    let o = sluis(&["user", "disable", "ana", "--vault", s(&vault)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("logged as audit record"), "{out}");
+    assert_eq!(me(), 401, "a disabled account kept its session");
+    let (code, _) = curl_login(
+        &[],
+        &jar,
+        &format!("{base}/api/login"),
+        "ana",
+        "a long enough passphrase",
+    );
+    assert_eq!(code, 401);
+    // `sluis user enable` and `role` exist, and are logged the same way.
+    let o = sluis(&["user", "enable", "ana", "--vault", s(&vault)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logged as audit record"));
+    let (code, _) = curl_login(
+        &[],
+        &jar,
+        &format!("{base}/api/login"),
+        "ana",
+        "a long enough passphrase",
+    );
+    assert_eq!(code, 200);
+    let o = sluis(&[
+        "user",
+        "role",
+        "ana",
+        "--role",
+        "auditor",
+        "--vault",
+        s(&vault),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(me(), 401, "a session outlived its role");
+    // The only administrator stays one.
+    let o = sluis(&["user", "disable", "adm", "--vault", s(&vault)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("last active administrator"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    // Every change is in the log.
+    let details: Vec<String> = crate::link::log_records(&vault)
+        .iter()
+        .filter(|r| r["action"] == "configure")
+        .filter_map(|r| r["detail"].as_str().map(str::to_string))
+        .collect();
+    for want in ["account disabled", "account enabled", "role=auditor"] {
+        assert!(
+            details.iter().any(|d| d.starts_with(want)),
+            "{want}: {details:?}"
+        );
+    }
+}
+
+#[test]
+fn fifty_slow_clients_are_cut_within_the_timeout_while_another_is_served() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    assert!(sluis(&["vault", "init", s(&vault)]).status.success());
+    let port = crate::link::free_tcp_port();
+    let mut server = serve_with_timeout(&vault, port, 2);
+    // Fifty slow clients from other addresses (the per-client bound would stop more from one):
+    // half send their headers a byte at a time, half send headers and then dribble the body.
+    let mut slow = Vec::new();
+    for i in 0..50u8 {
+        let from = [127, 0, 1 + i / 10, 1 + i % 10];
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&std::net::SocketAddr::from((from, 0)).into())
+            .unwrap();
+        sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+            .unwrap();
+        let mut t: std::net::TcpStream = sock.into();
+        if i % 2 == 0 {
+            t.write_all(b"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .unwrap();
+        } else {
+            t.write_all(
+                b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            )
+            .unwrap();
+        }
+        t.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+            .unwrap();
+        slow.push(t);
+    }
+    let start = std::time::Instant::now();
+    let mut cut = vec![None; slow.len()];
+    let base = format!("http://127.0.0.1:{port}");
+    while start.elapsed() < std::time::Duration::from_secs(8) && cut.iter().any(Option::is_none) {
+        for (i, t) in slow.iter_mut().enumerate() {
+            if cut[i].is_some() {
+                continue;
+            }
+            // One more byte now and then: a dribbling client.
+            let _ = t.write_all(b"x");
+            let mut b = [0u8; 512];
+            match t.read(&mut b) {
+                Ok(0) => cut[i] = Some(start.elapsed()),
+                Ok(_) => {
+                    // An error answer (408): the server closes after it.
+                    if String::from_utf8_lossy(&b).contains("408") {
+                        cut[i] = Some(start.elapsed());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => cut[i] = Some(start.elapsed()),
+            }
+        }
+        // Meanwhile another client is served at once.
+        let t = std::time::Instant::now();
+        let (code, _) = curl(&[&format!("{base}/api/me")]);
+        assert_eq!(code, 401);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    for (i, c) in cut.iter().enumerate() {
+        let c = c.unwrap_or_else(|| panic!("slow client {i} was never cut"));
+        assert!(
+            c < std::time::Duration::from_secs(5),
+            "slow client {i} cut after {c:?}"
+        );
+    }
 }

@@ -283,9 +283,32 @@ fn decide_expire_and_rotate_from_the_command_line() {
     args.extend(scans.iter().map(|p| s(p)));
     let put = sluis(&args);
     assert_exit(&put, 0);
+    // Decisions are on scans, not on their ground-truth reports (a threat report is refused).
+    let images: Vec<&std::path::PathBuf> = scans
+        .iter()
+        .filter(|p| !p.to_string_lossy().contains("truth"))
+        .collect();
     let (a, b) = (
-        id_of(&stdout(&put), &scans[0]),
-        id_of(&stdout(&put), &scans[1]),
+        id_of(&stdout(&put), images[0]),
+        id_of(&stdout(&put), images[1]),
+    );
+    let report = scans
+        .iter()
+        .find(|p| p.to_string_lossy().contains("truth"))
+        .unwrap();
+    let tdr = id_of(&stdout(&put), report);
+    assert_exit(
+        &sluis(&[
+            "vault",
+            "decide",
+            s(&v),
+            &tdr,
+            "--decision",
+            "clear",
+            "--actor",
+            "ana",
+        ]),
+        2,
     );
     let cfg = v.join("vault.toml");
     let text = std::fs::read_to_string(&cfg)

@@ -7,8 +7,9 @@
 //!
 //! The log is public to auditors and kept for years, so it holds no personal or trade data:
 //! actors are pseudonymous ids ([`ActorId`], derived with a keyed hash that only the authority
-//! can recompute), objects are vault ids (random, not container numbers or plates), and free
-//! text is limited to a short purpose line. An entry is canonical JSON of at most 64 KiB.
+//! can recompute), objects are vault ids (random, not container numbers or plates), purposes are
+//! codes, and there is no free text (a comment or a note is bound by its SHA-256 and kept
+//! elsewhere). An entry is canonical JSON of at most 64 KiB.
 
 use std::fmt;
 
@@ -46,6 +47,11 @@ pub enum Action {
     /// An event of the one-way link: an object reported lost or rejected by the core, the edge's
     /// heartbeat missed or back. The object id is the edge's spool id (`edge-<id>`).
     Link,
+    /// A workstation session: a login, a logout; refused logins and lock-outs, counted per
+    /// name (by pseudonym) and minute.
+    Session,
+    /// Requests the workstation refused (401, 403), counted per actor, route and minute.
+    Deny,
 }
 
 /// How it ended.
@@ -134,7 +140,7 @@ pub struct AuditRecord {
     pub action: Action,
     /// Who (pseudonymous).
     pub actor: ActorId,
-    /// Where: the component and host that acted, e.g. `sluis-vault@host`.
+    /// Where: the configured component that acted (`vault.toml` `component`), never a host name.
     pub origin: String,
     /// On what: a vault object id, a key id, or a configuration name.
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -36,9 +36,16 @@ use crate::syntax::{self, SopClass, TransferSyntax};
 #[derive(Debug, Clone, PartialEq)]
 pub struct SanitisedScan {
     object: DicosObject,
+    /// The limits it was accepted under (a scan stored under raised limits is read under them).
+    limits: Limits,
 }
 
 impl SanitisedScan {
+    /// The limits this scan passed.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The sanitised content.
     pub fn object(&self) -> &DicosObject {
         &self.object
@@ -204,7 +211,10 @@ pub fn sanitise(input: &[u8], limits: &Limits) -> Result<Sanitised, Refusal> {
     }
     let (object, report) = analysis.report(input.len(), &structure, padding);
     Ok(Sanitised {
-        scan: SanitisedScan { object },
+        scan: SanitisedScan {
+            object,
+            limits: limits.clone(),
+        },
         report,
     })
 }

@@ -27,14 +27,22 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// `GET /api/audit`: for auditors, the log's latest signed checkpoint, each configured witness
-/// and whether its cosignature on that checkpoint verifies, and a verification of the whole log
-/// against the log's public key, done now.
+/// `GET /api/audit`: for auditors, the log's latest signed checkpoint (the configured witnesses
+/// asked to cosign it first), each witness and whether its cosignature on that checkpoint
+/// verifies, and a verification of the whole log against the log's public key, done now.
 pub async fn audit(
     State(state): State<Arc<AppState>>,
     _who: Authenticated<need::Auditor>,
 ) -> Result<Json<Value>, ApiError> {
     with_vault(&state, |v| {
+        // The log grows with every access (this auditor's login among them): the configured
+        // witnesses are asked to cosign the latest checkpoint first, so that what is shown is
+        // the state of the log now.
+        for (url, outcome) in v.cosign() {
+            if let Err(e) = outcome {
+                tracing::warn!("witness {url} did not cosign: {e}");
+            }
+        }
         let checkpoint_bytes = v.log().checkpoint();
         let checkpoint = String::from_utf8_lossy(&checkpoint_bytes).into_owned();
         let log_key = v

@@ -287,6 +287,12 @@ impl Desk {
                      value TEXT NOT NULL
                  ) STRICT;
                  CREATE INDEX IF NOT EXISTS declaration_value ON declaration_id (value);
+                 CREATE TABLE IF NOT EXISTS decided_by (
+                     scan TEXT PRIMARY KEY,
+                     role TEXT NOT NULL,
+                     decision TEXT NOT NULL,
+                     at INTEGER NOT NULL
+                 ) STRICT;
                  CREATE TABLE IF NOT EXISTS purpose_note (
                      record INTEGER PRIMARY KEY,
                      object TEXT NOT NULL,
@@ -317,6 +323,35 @@ impl Desk {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Records the role of whoever decided a scan last (the workstation's review rules need it).
+    pub fn set_decider(
+        &self,
+        scan: &str,
+        role: &str,
+        decision: &str,
+        at: Seconds,
+    ) -> Result<(), DeskError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO decided_by (scan, role, decision, at) VALUES (?1, ?2, ?3, ?4)",
+                params![scan, role, decision, at],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The role of whoever decided a scan last on the workstation, and the decision.
+    pub fn decider(&self, scan: &str) -> Result<Option<(String, String)>, DeskError> {
+        self.conn
+            .query_row(
+                "SELECT role, decision FROM decided_by WHERE scan = ?1",
+                params![scan],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Keeps the note of a read or export, by its audit record.

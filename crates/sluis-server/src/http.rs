@@ -39,6 +39,47 @@ pub struct AppState {
     pub secure: bool,
     /// The clock (seconds since the epoch); a parameter so tests can move it.
     pub clock: Box<dyn Fn() -> Seconds + Send + Sync>,
+    /// Refused logins and requests, counted until their minute is logged.
+    pub access: crate::access::AccessLog,
+    /// The names (`host` or `host:port`) requests may carry in `Host` (a defence against DNS
+    /// rebinding beside the cookies' SameSite); empty accepts any.
+    pub hosts: Vec<String>,
+    /// The longest a request's body may take to arrive.
+    pub body_timeout: std::time::Duration,
+}
+
+impl AppState {
+    /// Counts a refused request (or login) for the access log.
+    pub fn refused(
+        &self,
+        who: Option<&str>,
+        what: crate::access::Refusal,
+        route: &str,
+        status: StatusCode,
+    ) {
+        self.access
+            .count((self.clock)(), who, what, route, status.as_u16());
+    }
+
+    /// Writes the refusals whose minute is over to the log (all of them with `all`).
+    pub fn flush_refusals(&self, all: bool) -> usize {
+        self.access
+            .flush(self.vault.as_deref(), (self.clock)(), all)
+    }
+
+    /// Records a login or logout of `name` in the log (when a vault is served).
+    fn log_session(&self, name: &str, what: &str) {
+        if let Some(v) = &self.vault
+            && let Err(e) = v.log_access(
+                sluis_audit::Action::Session,
+                &v.actor(name),
+                sluis_audit::Outcome::Success,
+                what,
+            )
+        {
+            tracing::error!("{what} not logged: {e}");
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -174,16 +215,57 @@ impl<R: Requirement> FromRequestParts<Arc<AppState>> for Authenticated<R> {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let now = (state.clock)();
-        let token = cookie_token(parts)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
-        let session = state.sessions.get(&token, now).ok_or_else(|| {
-            ApiError::new(
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_string(), |m| m.as_str().to_string());
+        // Every refusal is counted for the log, by the session's account where there is one.
+        let refuse = |who: Option<&str>, status: StatusCode, message: String| {
+            state.refused(who, crate::access::Refusal::Request, &route, status);
+            ApiError::new(status, message)
+        };
+        let Some(token) = cookie_token(parts) else {
+            return Err(refuse(
+                None,
                 StatusCode::UNAUTHORIZED,
-                "the session has ended; log in again",
-            )
-        })?;
+                "not logged in".into(),
+            ));
+        };
+        let Some(session) = state.sessions.get(&token, now) else {
+            return Err(refuse(
+                None,
+                StatusCode::UNAUTHORIZED,
+                "the session has ended; log in again".into(),
+            ));
+        };
+        // The account as it is now, whichever tool changed it: a disabled account, or one whose
+        // role changed, has no session any more.
+        let status = state
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .status(&session.name);
+        match status {
+            Ok(Some((role, false))) if role == session.role => {}
+            Ok(_) => {
+                state.sessions.end_all(&session.name);
+                return Err(refuse(
+                    Some(&session.name),
+                    StatusCode::UNAUTHORIZED,
+                    "the account was disabled or its role changed; log in again".into(),
+                ));
+            }
+            Err(e) => {
+                tracing::error!("accounts: {e}");
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the accounts could not answer",
+                ));
+            }
+        }
         if !R::allows(session.role) {
-            return Err(ApiError::new(
+            return Err(refuse(
+                Some(&session.name),
                 StatusCode::FORBIDDEN,
                 format!("the {} role may not do this", session.role),
             ));
@@ -196,9 +278,10 @@ impl<R: Requirement> FromRequestParts<Arc<AppState>> for Authenticated<R> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if !same_secret(sent, &session.csrf) {
-                return Err(ApiError::new(
+                return Err(refuse(
+                    Some(&session.name),
                     StatusCode::FORBIDDEN,
-                    "missing or wrong X-CSRF-Token",
+                    "missing or wrong X-CSRF-Token".into(),
                 ));
             }
         }
@@ -227,23 +310,49 @@ struct LoginBody {
 
 async fn login(State(state): State<Arc<AppState>>, Json(body): Json<LoginBody>) -> Response {
     let now = (state.clock)();
-    // Argon2 takes tens of milliseconds: off the async threads.
+    // Argon2 takes tens of milliseconds: off the async threads, and without the accounts' lock
+    // (held only to read the hash and to count the outcome).
     let st = state.clone();
+    let name = body.name.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let accounts = st
-            .accounts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        accounts.login(&body.name, body.password.as_bytes(), now)
+        let lock = || {
+            st.accounts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let attempt = lock().begin_login(&body.name, body.password.len())?;
+        let verified = attempt.verify(body.password.as_bytes());
+        lock().finish_login(&attempt, verified, now)
     })
     .await;
+    let refused = |what, status| {
+        state.refused(Some(&name), what, "/api/login", status);
+    };
+    let outcome = match outcome {
+        Ok(Ok(r)) => {
+            if r.locked_now {
+                refused(
+                    crate::access::Refusal::LockOut,
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+            }
+            Ok(Ok(r.outcome))
+        }
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     let account = match outcome {
         Ok(Ok(Ok(a))) => a,
         Ok(Ok(Err(LoginError::Refused))) => {
+            refused(crate::access::Refusal::Login, StatusCode::UNAUTHORIZED);
             return ApiError::new(StatusCode::UNAUTHORIZED, "name or password not accepted")
                 .into_response();
         }
         Ok(Ok(Err(LoginError::Locked { until }))) => {
+            refused(
+                crate::access::Refusal::LockOut,
+                StatusCode::TOO_MANY_REQUESTS,
+            );
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many failed logins; the account is locked for a while",
@@ -266,6 +375,9 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<LoginBody>) 
     let Ok((token, session)) = state.sessions.begin(&account.name, account.role, now) else {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response();
     };
+    let st = state.clone();
+    let who = account.name.clone();
+    let _ = tokio::task::spawn_blocking(move || st.log_session(&who, "login")).await;
     let mut r = Json(json!({ "name": session.name, "role": session.role, "csrf": session.csrf }))
         .into_response();
     r.headers_mut().insert(
@@ -277,6 +389,9 @@ async fn login(State(state): State<Arc<AppState>>, Json(body): Json<LoginBody>) 
 
 async fn logout(State(state): State<Arc<AppState>>, who: Authenticated<need::Anyone>) -> Response {
     state.sessions.end(&who.token);
+    let st = state.clone();
+    let name = who.session.name.clone();
+    let _ = tokio::task::spawn_blocking(move || st.log_session(&name, "logout")).await;
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
@@ -527,6 +642,96 @@ async fn security_headers(
     r
 }
 
+/// The largest request body (the API takes small JSON; a password is at most 1 KiB).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Request bodies arrive whole within the state's `body_timeout`, or the connection is cut
+/// (408): a client that dribbles its body holds nothing for long.
+async fn body_deadline(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        Ok(Err(_)) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a request body is at most {BODY_LIMIT} bytes"),
+        )
+        .into_response(),
+        Err(_) => {
+            let mut r = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+    }
+}
+
+/// Defence in depth beside SameSite cookies and CSRF tokens: a request must name this server in
+/// `Host` (when names are configured: DNS rebinding), and a state-changing one must come from
+/// this origin (`Origin`, where the browser sends one; `Sec-Fetch-Site` not `cross-site`).
+async fn same_origin(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !state.hosts.is_empty() && !state.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+        state.refused(
+            None,
+            crate::access::Refusal::Request,
+            "host",
+            StatusCode::MISDIRECTED_REQUEST,
+        );
+        return ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server does not answer to that Host",
+        )
+        .into_response();
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let scheme = if state.secure { "https" } else { "http" };
+        let origin_ok = req
+            .headers()
+            .get(header::ORIGIN)
+            .is_none_or(|o| o.to_str().is_ok_and(|o| o == format!("{scheme}://{host}")));
+        let site_ok = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_none_or(|s| s != "cross-site");
+        if !origin_ok || !site_ok {
+            let route = req.uri().path().to_string();
+            state.refused(
+                None,
+                crate::access::Refusal::Request,
+                &route,
+                StatusCode::FORBIDDEN,
+            );
+            return ApiError::new(StatusCode::FORBIDDEN, "a request from another origin")
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -578,7 +783,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(crate::annotations::one).delete(crate::annotations::delete),
         )
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_origin,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers,

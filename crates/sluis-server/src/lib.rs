@@ -12,12 +12,14 @@
 // The OpenAPI description is one `json!` literal, deeper than the default limit.
 #![recursion_limit = "512"]
 
+pub mod access;
 pub mod accounts;
 pub mod annotations;
 pub mod audit;
 pub mod desk;
 pub mod export;
 pub mod http;
+pub mod listen;
 pub mod scans;
 pub mod session;
 pub mod tls;

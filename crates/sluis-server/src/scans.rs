@@ -79,6 +79,7 @@ pub(crate) fn vault_error(e: VaultError) -> ApiError {
     match e {
         VaultError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "no such scan"),
         VaultError::Purpose(p) => ApiError::new(StatusCode::BAD_REQUEST, p),
+        e @ VaultError::NotAScan(_) => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
         other => {
             tracing::error!("vault: {other}");
             ApiError::new(
@@ -197,6 +198,17 @@ pub async fn list(
     Ok(Json(json!({ "scans": scans, "next": next })))
 }
 
+/// The limits an object was accepted under: a scan stored under raised limits (`--limits`) must
+/// still open. Canonical bytes from the vault are sanitised again on every read, as defence in
+/// depth, under those limits.
+pub(crate) fn accepted_limits(row: &sluis_vault::ObjectRow) -> Limits {
+    row.scan
+        .as_ref()
+        .and_then(|m| m.limits.as_deref())
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default()
+}
+
 /// Reads a scan for `who` (logged), and parses it.
 async fn read_scan(
     state: &Arc<AppState>,
@@ -209,13 +221,14 @@ async fn read_scan(
     with_vault(state, move |v| {
         let actor = v.actor(&who);
         let released = v.read(&id, &actor, purpose).map_err(vault_error)?;
-        let parsed = sluis_scan::sanitise(&released.bytes, &Limits::default()).map_err(|r| {
-            tracing::error!("stored scan {id} does not parse: {r}");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the stored scan does not parse",
-            )
-        })?;
+        let parsed = sluis_scan::sanitise(&released.bytes, &accepted_limits(&released.row))
+            .map_err(|r| {
+                tracing::error!("stored scan {id} does not parse: {r}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the stored scan does not parse",
+                )
+            })?;
         match parsed.scan.object() {
             DicosObject::Image(scan) => Ok((scan.clone(), released.record.index)),
             DicosObject::ThreatReport(_) => {
@@ -352,16 +365,80 @@ pub async fn decide(
         // Checked and decided under the decision lock: no decision slips in between.
         let _one = st.decisions.lock().unwrap_or_else(PoisonError::into_inner);
         let current = v.scan_row(&id).map_err(vault_error)?;
+        if current.scan.as_ref().is_some_and(|m| m.modality == "TDR") {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "a threat report is not decided on; decide the scan it is about",
+            ));
+        }
         if current.decision == Some(Decision::Refer) && role != Role::Supervisor {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "this scan is referred to a supervisor, who decides it",
             ));
         }
+        let by_supervisor = st
+            .desk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .decider(&id)
+            .map_err(|e| {
+                tracing::error!("desk: {e}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the desk could not answer",
+                )
+            })?
+            .is_some_and(|(r, d)| r == Role::Supervisor.name() && d != Decision::Refer.as_str());
+        // A supervisor's review stands unless a supervisor changes it, and says why.
+        if by_supervisor {
+            if role != Role::Supervisor {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "a supervisor has decided this scan; only a supervisor changes that decision",
+                ));
+            }
+            if comment.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "changing a supervisor's decision needs a comment saying why",
+                ));
+            }
+        }
+        // Changing a decision to one kept for less time is a supervisor's call: it decides how
+        // soon the evidence is destroyed.
+        if let Some(was) = current.decision.filter(|d| *d != Decision::Refer) {
+            let keep = |d| {
+                v.config()
+                    .retention_of(sluis_vault::config::class_of(
+                        sluis_vault::Kind::Scan,
+                        Some(d),
+                    ))
+                    .unwrap_or_default()
+            };
+            if keep(decision) < keep(was) && role != Role::Supervisor {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "{} is kept for less time than {}: a supervisor makes that change",
+                        decision.as_str(),
+                        was.as_str()
+                    ),
+                ));
+            }
+        }
         let actor = v.actor(&name);
         let row = v
             .decide(&id, decision, comment.as_deref(), &actor)
             .map_err(vault_error)?;
+        if let Err(e) = st
+            .desk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_decider(&id, role.name(), decision.as_str(), now)
+        {
+            tracing::error!("decision kept, its decider's role not: {e}");
+        }
         if let Some(text) = comment {
             let desk = st.desk.lock().unwrap_or_else(PoisonError::into_inner);
             desk.add_comment(&Comment {
@@ -535,7 +612,8 @@ pub async fn reports(
         let mut out = Vec::new();
         for tdr in candidates.iter().take(MAX_REPORT_CANDIDATES) {
             let released = v.read(tdr, &actor, "view-reports").map_err(vault_error)?;
-            let Ok(parsed) = sluis_scan::sanitise(&released.bytes, &Limits::default()) else {
+            let Ok(parsed) = sluis_scan::sanitise(&released.bytes, &accepted_limits(&released.row))
+            else {
                 tracing::error!("stored report {tdr} does not parse");
                 continue;
             };

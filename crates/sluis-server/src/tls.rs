@@ -112,36 +112,3 @@ pub fn server_config(id: &Identity) -> Result<Arc<rustls::ServerConfig>, TlsErro
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
-
-/// Serves `app` over TLS on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    app: axum::Router,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => return,
-            a = listener.accept() => a,
-        };
-        let Ok((tcp, _peer)) = accepted else { continue };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            // A handshake that stalls is dropped after ten seconds.
-            let handshake =
-                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
-            let Ok(Ok(tls)) = handshake.await else { return };
-            let io = hyper_util::rt::TokioIo::new(tls);
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let _ =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .http1_only()
-                    .serve_connection(io, service)
-                    .await;
-        });
-    }
-}

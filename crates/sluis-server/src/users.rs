@@ -1,7 +1,11 @@
 //! The administrator's API: accounts (list, add, disable, enable, change of role). Every change
 //! is written to the transparency log as a configuration record naming the account by its
-//! pseudonym, so that who gave whom which role can be audited; a disabled account's sessions,
-//! and the sessions of an account whose role changed, end at once.
+//! pseudonym, so that who gave whom which role can be audited: the change and its outbox entry
+//! are one transaction, and [`log_account_changes`] writes the record (here at once; for changes
+//! `sluis user` makes while the workstation runs, within a second). A disabled account's
+//! sessions, and the sessions of an account whose role changed, end at once, whichever tool
+//! made the change (every request checks the account). Nobody disables their own account, and
+//! the last active administrator is neither disabled nor demoted.
 
 use std::sync::{Arc, PoisonError};
 
@@ -12,13 +16,14 @@ use serde_json::{Value, json};
 
 use crate::accounts::{AccountError, Accounts, Role};
 use crate::http::{ApiError, AppState, Authenticated, need, wall_clock};
-use crate::scans::vault_error;
 
 fn account_error(e: AccountError) -> ApiError {
     match e {
         AccountError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
         AccountError::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
-        AccountError::BadName(_) | AccountError::BadPassword => {
+        AccountError::BadName(_)
+        | AccountError::BadPassword
+        | AccountError::LastAdministrator(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
         }
         other => {
@@ -31,26 +36,61 @@ fn account_error(e: AccountError) -> ApiError {
     }
 }
 
-/// Applies `change` to the accounts, then logs it (when a vault is served) as done by `admin`.
+/// Why the outbox of account changes could not be written to the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeLogError {
+    /// The accounts database.
+    #[error(transparent)]
+    Accounts(#[from] AccountError),
+    /// The vault's log.
+    #[error("the transparency log: {0}")]
+    Vault(#[from] sluis_vault::VaultError),
+}
+
+/// Writes every account change still waiting in the outbox to the transparency log (a
+/// configuration record naming the account by its pseudonym, made by its actor's pseudonym),
+/// then marks it logged; returns `(change, record)` for each. Whoever holds the vault calls it:
+/// the workstation after each change and once a second (for changes `sluis user` made while it
+/// runs), the core, and `sluis user` itself when no service holds the vault.
+pub fn log_account_changes(
+    accounts: &Accounts,
+    vault: &sluis_vault::Vault,
+) -> Result<Vec<(i64, u64)>, ChangeLogError> {
+    let mut done = Vec::new();
+    for c in accounts.unlogged_changes()? {
+        let index = vault.log_account(&c.subject, &c.change, &vault.actor(&c.actor))?;
+        accounts.mark_logged(c.id, index)?;
+        done.push((c.id, index));
+    }
+    Ok(done)
+}
+
+/// Applies `change` to the accounts (with its outbox entry, in one transaction), then writes its
+/// record to the log (when a vault is served) before answering.
 async fn change(
     state: &Arc<AppState>,
-    admin: &str,
     subject: &str,
     what: String,
-    apply: impl FnOnce(&Accounts) -> Result<(), AccountError> + Send + 'static,
+    apply: impl FnOnce(&Accounts) -> Result<i64, AccountError> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
     let st = state.clone();
-    let (admin, subject) = (admin.to_string(), subject.to_string());
+    let subject = subject.to_string();
     tokio::task::spawn_blocking(move || {
-        {
-            let accounts = st.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-            apply(&accounts).map_err(account_error)?;
-        }
+        let accounts = st.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = apply(&accounts).map_err(account_error)?;
         let index = match &st.vault {
-            Some(v) => Some(
-                v.log_account(&subject, &what, &v.actor(&admin))
-                    .map_err(vault_error)?,
-            ),
+            Some(v) => log_account_changes(&accounts, v)
+                .map_err(|e| {
+                    tracing::error!("account change {id} waits for its record: {e}");
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the change is made; its audit record is written as soon as the log takes it",
+                    )
+                })?
+                .into_iter()
+                .find(|(c, _)| *c == id)
+                .map(|(_, i)| i),
             None => None,
         };
         Ok(Json(
@@ -100,12 +140,20 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let role = parse_role(&body.role)?;
     let name = body.name.clone();
+    let admin = who.session.name.clone();
     let r = change(
         &state,
-        &who.session.name,
         &name,
         format!("account added role={role}"),
-        move |a| a.add(&body.name, role, body.password.as_bytes(), wall_clock()),
+        move |a| {
+            a.add(
+                &body.name,
+                role,
+                body.password.as_bytes(),
+                wall_clock(),
+                &admin,
+            )
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, r))
@@ -117,14 +165,16 @@ pub async fn disable(
     who: Authenticated<need::Administrator>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = name.clone();
-    let r = change(
-        &state,
-        &who.session.name,
-        &name,
-        "account disabled".into(),
-        move |a| a.disable(&n),
-    )
+    if name == who.session.name {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "an administrator does not disable their own account; another administrator can",
+        ));
+    }
+    let (n, admin) = (name.clone(), who.session.name.clone());
+    let r = change(&state, &name, "account disabled".into(), move |a| {
+        a.disable(&n, &admin, wall_clock())
+    })
     .await?;
     state.sessions.end_all(&name);
     Ok(r)
@@ -136,14 +186,10 @@ pub async fn enable(
     who: Authenticated<need::Administrator>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = name.clone();
-    change(
-        &state,
-        &who.session.name,
-        &name,
-        "account enabled".into(),
-        move |a| a.enable(&n),
-    )
+    let (n, admin) = (name.clone(), who.session.name.clone());
+    change(&state, &name, "account enabled".into(), move |a| {
+        a.enable(&n, &admin, wall_clock())
+    })
     .await
 }
 
@@ -169,14 +215,10 @@ pub async fn role(
             "an administrator does not take away their own role; another administrator can",
         ));
     }
-    let n = name.clone();
-    let r = change(
-        &state,
-        &who.session.name,
-        &name,
-        format!("role={role}"),
-        move |a| a.set_role(&n, role),
-    )
+    let (n, admin) = (name.clone(), who.session.name.clone());
+    let r = change(&state, &name, format!("role={role}"), move |a| {
+        a.set_role(&n, role, &admin, wall_clock())
+    })
     .await?;
     state.sessions.end_all(&name);
     Ok(r)

@@ -112,6 +112,10 @@ pub struct ScanMeta {
     pub conveyance: Option<String>,
     /// Container numbers.
     pub containers: Vec<String>,
+    /// The limits the scan was accepted under, as TOML field names in JSON, when they are not
+    /// the defaults (`sluis_scan::Limits`): reads re-sanitise under the same limits.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub limits: Option<String>,
 }
 
 /// A scanner as the index knows it: from the scans it delivered.
@@ -312,7 +316,7 @@ CREATE TABLE objects (
   delete_log_index INTEGER,
   modality TEXT, sop_class TEXT, sop_instance_uid TEXT, scan_id TEXT, scanned_at TEXT,
   manufacturer TEXT, model TEXT, serial TEXT, station TEXT, conveyance TEXT, containers TEXT,
-  source TEXT, rule TEXT, reason TEXT, fault TEXT
+  source TEXT, rule TEXT, reason TEXT, fault TEXT, limits TEXT
 );
 CREATE INDEX objects_order ON objects (stored_at, id);
 CREATE INDEX objects_tag ON objects (content_tag);
@@ -321,7 +325,7 @@ CREATE TABLE identifiers (object TEXT NOT NULL REFERENCES objects (id), value TE
 CREATE INDEX identifiers_value ON identifiers (value);
 ";
 
-const COLUMNS: &str = "id, kind, state, pending, blob, blob_size, plain_size, content_tag, kek_id, wrapped_key, stored_at, store_log_index, class, expires_at, decision, decided_at, deleted_at, delete_log_index, modality, sop_class, sop_instance_uid, scan_id, scanned_at, manufacturer, model, serial, station, conveyance, containers, source, rule, reason, fault";
+const COLUMNS: &str = "id, kind, state, pending, blob, blob_size, plain_size, content_tag, kek_id, wrapped_key, stored_at, store_log_index, class, expires_at, decision, decided_at, deleted_at, delete_log_index, modality, sop_class, sop_instance_uid, scan_id, scanned_at, manufacturer, model, serial, station, conveyance, containers, source, rule, reason, fault, limits";
 
 fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -380,6 +384,7 @@ fn from_row(r: &Row<'_>) -> Result<ObjectRow, IndexError> {
                         .collect()
                 })
                 .unwrap_or_default(),
+            limits: r.get(33)?,
         })
     } else {
         None
@@ -433,9 +438,15 @@ impl SqliteIndex {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         match version {
             0 => {
-                conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))?;
+                conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 2; COMMIT;"))?;
             }
-            1 => {}
+            // Version 2 keeps the limits a scan was accepted under.
+            1 => {
+                conn.execute_batch(
+                    "BEGIN; ALTER TABLE objects ADD COLUMN limits TEXT; PRAGMA user_version = 2; COMMIT;",
+                )?;
+            }
+            2 => {}
             v => {
                 return Err(corrupt(
                     "(schema)",
@@ -501,7 +512,7 @@ impl Index for SqliteIndex {
         let is_scan = row.scan.is_some();
         let opt = |v: &str| if is_scan { Some(v.to_string()) } else { None };
         tx.execute(
-            &format!("INSERT INTO objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)"),
+            &format!("INSERT INTO objects ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)"),
             params![
                 row.id,
                 row.kind.as_str(),
@@ -536,6 +547,7 @@ impl Index for SqliteIndex {
                 q.as_ref().map(|q| q.rule.clone()),
                 q.as_ref().map(|q| q.reason.clone()),
                 q.as_ref().map(|q| q.fault.clone()),
+                s.limits,
             ],
         )?;
         for v in identifiers(row) {

@@ -87,6 +87,9 @@ pub enum VaultError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(String),
+    /// The object cannot be decided on: it is a threat report, not a scan.
+    #[error("{0} is a threat report; decisions apply to scans")]
+    NotAScan(String),
     /// The purpose given is not one the vault accepts (a code from `vault.toml`).
     #[error("{0}")]
     Purpose(String),
@@ -337,6 +340,9 @@ pub fn scan_meta(scan: &SanitisedScan) -> ScanMeta {
             .iter()
             .map(|c| c.as_str().to_string())
             .collect(),
+        limits: (scan.limits() != &sluis_scan::Limits::default())
+            .then(|| serde_json::to_string(scan.limits()).ok())
+            .flatten(),
     }
 }
 
@@ -721,6 +727,27 @@ impl Vault {
         Ok(appended.index)
     }
 
+    /// Records a workstation session event or a count of refused requests
+    /// ([`Action::Session`], [`Action::Deny`]): `detail` is made of codes (`login`,
+    /// `status=403 route=/api/users count=3 minute=...`), never free text.
+    pub fn log_access(
+        &self,
+        action: Action,
+        actor: &ActorId,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<u64, VaultError> {
+        if !matches!(action, Action::Session | Action::Deny) {
+            return Err(VaultError::State(format!(
+                "{action:?} is not an access-control record"
+            )));
+        }
+        let detail: String = detail.chars().take(512).collect();
+        Ok(self
+            .log_event(action, actor, None, outcome, None, Some(detail))?
+            .index)
+    }
+
     /// Stores a sanitised scan as canonical DICOS.
     pub fn store(&self, scan: &SanitisedScan, actor: &ActorId) -> Result<Stored, VaultError> {
         // Encoded here, from the sanitised model, so that nothing but canonical DICOS can be
@@ -1005,6 +1032,9 @@ impl Vault {
         actor: &ActorId,
     ) -> Result<ObjectRow, VaultError> {
         let mut row = self.live(id, Kind::Scan)?;
+        if row.scan.as_ref().is_some_and(|m| m.modality == "TDR") {
+            return Err(VaultError::NotAScan(id.to_string()));
+        }
         let class = class_of(Kind::Scan, Some(decision));
         let retention = self.config.retention_of(class).map_err(VaultError::State)?;
         let mut detail = format!("decision={decision} class={class}");
