@@ -106,6 +106,30 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The log directory to verify: `path` itself, or, given a vault's directory (as
+/// `--log VAULT` is easily typed for `--log VAULT/log`), the vault's log, saying so.
+fn local_log(path: &str) -> Result<std::path::PathBuf, Failure> {
+    let p = std::path::Path::new(path);
+    if p.join("checkpoint").is_file() {
+        return Ok(p.to_path_buf());
+    }
+    if p.join("vault.toml").is_file() && p.join("log").join("checkpoint").is_file() {
+        eprintln!(
+            "sluis: {path} is a vault; verifying its log, {}",
+            p.join("log").display()
+        );
+        return Ok(p.join("log"));
+    }
+    if !p.is_dir() {
+        return Err(Failure::env(anyhow::anyhow!(
+            "{path}: no such directory (give a log directory, such as VAULT/log, or its URL)"
+        )));
+    }
+    Err(Failure::env(anyhow::anyhow!(
+        "{path} is not a log: it has no checkpoint (a vault's log is VAULT/log)"
+    )))
+}
+
 pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
     match cmd {
         Command::Verify {
@@ -123,15 +147,12 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                         .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", p.display())))?,
                 );
             }
-            let source: Box<dyn LogSource> = if log.starts_with("http://")
-                || log.starts_with("https://")
-            {
-                Box::new(HttpSource::new(&log))
-            } else {
-                Box::new(
-                    FsStore::new(&log).map_err(|e| Failure::env(anyhow::anyhow!("{log}: {e}")))?,
-                )
-            };
+            let source: Box<dyn LogSource> =
+                if log.starts_with("http://") || log.starts_with("https://") {
+                    Box::new(HttpSource::new(&log))
+                } else {
+                    Box::new(FsStore::reader(local_log(&log)?))
+                };
             let bar = crate::progress_bar(0, "verifying");
             let report = verify_log(source.as_ref(), &policy, |done, total| {
                 bar.set_length(total);
@@ -143,8 +164,8 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
             })?;
             let cp = &report.checkpoint;
             println!(
-                "log {} verifies: {} entries, {} tiles recomputed",
-                cp.origin, report.entries, report.tiles
+                "log {} verifies: {} entries, {} tiles recomputed, {} earlier partial tiles and bundles checked",
+                cp.origin, report.entries, report.tiles, report.partials
             );
             println!("checkpoint: size {}, root {}", cp.size, hex(&cp.root.0));
             if !policy.witnesses.is_empty() {

@@ -467,3 +467,39 @@ fn every_file_the_demo_leaves_is_owner_only_whatever_the_umask() {
     let mode = std::fs::metadata(&v).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+#[test]
+fn audit_verify_given_the_vault_instead_of_its_log_verifies_the_vaults_log_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = crate::init_vault(dir.path());
+    let key = vault.join("log.pub");
+    let o = crate::sluis(&[
+        "audit",
+        "verify",
+        "--log",
+        vault.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    crate::assert_exit(&o, 0);
+    assert!(
+        crate::stderr(&o).contains("is a vault; verifying its log"),
+        "{}",
+        crate::stderr(&o)
+    );
+    // A directory that is neither says what it is not.
+    let o = crate::sluis(&[
+        "audit",
+        "verify",
+        "--log",
+        dir.path().to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    crate::assert_exit(&o, 3);
+    assert!(
+        crate::stderr(&o).contains("is not a log: it has no checkpoint"),
+        "{}",
+        crate::stderr(&o)
+    );
+}

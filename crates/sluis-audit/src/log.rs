@@ -109,7 +109,7 @@ impl std::fmt::Debug for Log {
 }
 
 /// Parsed tile or bundle path: (level, or `None` for entries; index; width).
-fn parse_path(path: &str) -> Option<(Option<u8>, u64, usize)> {
+pub(crate) fn parse_path(path: &str) -> Option<(Option<u8>, u64, usize)> {
     let rest = path.strip_prefix("tile/")?;
     let (level, rest) = rest.split_once('/')?;
     let level = if level == "entries" {

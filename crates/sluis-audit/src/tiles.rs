@@ -151,6 +151,17 @@ impl FsStore {
         })
     }
 
+    /// A store over an existing log directory that is only read (an auditor's verification):
+    /// nothing is created, and the directory's mode is left as it is (a published copy may be
+    /// open to all on purpose).
+    pub fn reader(root: impl Into<PathBuf>) -> Self {
+        FsStore {
+            root: root.into(),
+            per_file: false,
+            unsynced: std::sync::Mutex::new(Default::default()),
+        }
+    }
+
     /// A store that fsyncs each file and directory it wrote instead of calling `syncfs`: for a
     /// log that shares its filesystem with heavy writers (a vault's blobs, a link's spool),
     /// whose dirty data `syncfs` would flush with every commit.

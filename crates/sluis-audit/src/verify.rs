@@ -9,6 +9,11 @@
 //! have the kept root (the log has not been rewritten or forked since), which is also checked a
 //! second way with a consistency proof built from the published tiles.
 //!
+//! Every file the log publishes is checked, the partial tiles and bundles of earlier, smaller
+//! trees included (a client holding an older checkpoint reads those): each must be a prefix of
+//! the tile recomputed from the entries. Where the source can list its files (a directory),
+//! every one is found; over HTTP, those a client of the kept checkpoint would read.
+//!
 //! Nothing the log serves is trusted: every file is bounded in size before it is parsed.
 
 use base64::Engine as _;
@@ -38,6 +43,11 @@ pub trait LogSource {
     fn fetch(&self, path: &str, limit: usize) -> Result<Option<Vec<u8>>, String>;
     /// Where the log is, for messages.
     fn describe(&self) -> String;
+    /// Every file under `prefix`, where the source can list them (a directory); `None` where it
+    /// cannot (HTTP).
+    fn list(&self, _prefix: &str) -> Option<Vec<String>> {
+        None
+    }
 }
 
 impl LogSource for tiles::FsStore {
@@ -62,6 +72,126 @@ impl LogSource for tiles::FsStore {
     fn describe(&self) -> String {
         self.root().display().to_string()
     }
+
+    fn list(&self, prefix: &str) -> Option<Vec<String>> {
+        tiles::TileStore::list(self, prefix).ok()
+    }
+}
+
+/// The partial tiles and bundles to check, by (level, or `None` for entries; index): their
+/// widths.
+type Partials = std::collections::BTreeMap<(Option<u8>, u64), Vec<usize>>;
+
+/// The partial files to check besides those of the checkpoint's own tree: every one the source
+/// lists, or, where it cannot list, those of the kept checkpoint's tree.
+fn partials(source: &dyn LogSource, kept: Option<u64>) -> Partials {
+    let mut out = Partials::new();
+    match source.list("tile") {
+        Some(paths) => {
+            for p in paths {
+                if let Some((level, index, width)) = crate::log::parse_path(&p)
+                    && width < TILE_WIDTH
+                {
+                    out.entry((level, index)).or_default().push(width);
+                }
+            }
+        }
+        None => {
+            if let Some(size) = kept.filter(|s| *s > 0) {
+                let width = usize::try_from(size % TILE_WIDTH as u64).unwrap_or(0);
+                if width > 0 {
+                    out.entry((None, size / TILE_WIDTH as u64))
+                        .or_default()
+                        .push(width);
+                }
+                for level in 0u8..8 {
+                    let at = size >> (u32::from(level) * TILE_HEIGHT);
+                    let w = usize::try_from(at % TILE_WIDTH as u64).unwrap_or(0);
+                    if at == 0 {
+                        break;
+                    }
+                    if w > 0 {
+                        out.entry((Some(level), at / TILE_WIDTH as u64))
+                            .or_default()
+                            .push(w);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks the partial hash tiles of (`level`, `index`) narrower than `hashes` against their
+/// prefix of it. A partial a listing named but that is gone (deleted meanwhile) is no error.
+fn compare_partial_tiles(
+    source: &dyn LogSource,
+    partials: &Partials,
+    level: u8,
+    index: u64,
+    hashes: &[Hash],
+) -> Result<u64, VerifyError> {
+    let mut checked = 0;
+    for &w in partials.get(&(Some(level), index)).into_iter().flatten() {
+        let Some(prefix) = hashes.get(..w).filter(|_| w < hashes.len()) else {
+            continue;
+        };
+        let path = tiles::tile_path(level, index, w);
+        let Some(bytes) = fetch(source, &path, MAX_TILE_BYTES)? else {
+            continue;
+        };
+        if tiles::decode_tile(&bytes).as_deref() != Some(prefix) {
+            let stored = tiles::decode_tile(&bytes).unwrap_or_default();
+            let at = prefix
+                .iter()
+                .zip(stored.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(stored.len().min(w));
+            return Err(VerifyError::Tile {
+                path,
+                first_entry: (level == 0).then(|| index * TILE_WIDTH as u64 + at as u64),
+            });
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
+/// Checks the partial bundles of bundle `index` narrower than `entries` against their prefix.
+fn compare_partial_bundles(
+    source: &dyn LogSource,
+    partials: &Partials,
+    index: u64,
+    entries: &[Vec<u8>],
+) -> Result<u64, VerifyError> {
+    let mut checked = 0;
+    for &w in partials.get(&(None, index)).into_iter().flatten() {
+        let Some(prefix) = entries.get(..w).filter(|_| w < entries.len()) else {
+            continue;
+        };
+        let path = tiles::bundle_path(index, w);
+        let Some(bytes) = fetch(source, &path, MAX_BUNDLE_BYTES)? else {
+            continue;
+        };
+        let stored = tiles::decode_bundle(&bytes);
+        if stored.as_deref() != Some(prefix) {
+            let stored = stored.unwrap_or_default();
+            let at = prefix
+                .iter()
+                .zip(stored.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(stored.len().min(w));
+            return Err(VerifyError::Bundle {
+                path,
+                reason: format!(
+                    "this earlier partial bundle is not a prefix of the entries: entry {} differs",
+                    index * TILE_WIDTH as u64 + at as u64
+                ),
+            });
+        }
+        checked += 1;
+    }
+    Ok(checked)
 }
 
 /// What failed, and where. Each variant names the first place the log and its recomputation
@@ -181,6 +311,8 @@ pub struct Report {
     pub entries: u64,
     /// Tiles compared.
     pub tiles: u64,
+    /// Partial tiles and bundles of earlier, smaller trees compared with their prefixes.
+    pub partials: u64,
     /// Size of the kept checkpoint this one is consistent with.
     pub consistent_with: Option<u64>,
 }
@@ -253,8 +385,10 @@ pub fn verify_log(
         None => None,
     };
     let size = cp.size;
+    let partials = partials(source, kept.as_ref().map(|k| k.size));
     let mut edge = Edge::new();
     let mut tiles_checked = 0u64;
+    let mut partials_checked = 0u64;
     let bundles = size.div_ceil(TILE_WIDTH as u64);
     for n in 0..bundles {
         let width = usize::try_from((size - n * TILE_WIDTH as u64).min(TILE_WIDTH as u64))
@@ -291,6 +425,8 @@ pub fn verify_log(
             for tile in edge.append(leaf_hash(entry)) {
                 compare_tile(source, tile.level, tile.index, &tile.hashes)?;
                 tiles_checked += 1;
+                partials_checked +=
+                    compare_partial_tiles(source, &partials, tile.level, tile.index, &tile.hashes)?;
             }
             if let Some(k) = &kept
                 && edge.size() == k.size
@@ -303,6 +439,8 @@ pub fn verify_log(
                 });
             }
         }
+        let here = entries.get(..width).unwrap_or(&entries);
+        partials_checked += compare_partial_bundles(source, &partials, n, here)?;
         progress(edge.size(), size);
     }
     // The partial tiles of the checkpoint's tree.
@@ -314,6 +452,7 @@ pub fn verify_log(
         let index = (size >> (u32::from(l) * TILE_HEIGHT)) / TILE_WIDTH as u64;
         compare_tile(source, l, index, hashes)?;
         tiles_checked += 1;
+        partials_checked += compare_partial_tiles(source, &partials, l, index, hashes)?;
     }
     if edge.root() != cp.root {
         return Err(VerifyError::Root {
@@ -337,6 +476,7 @@ pub fn verify_log(
         checkpoint_bytes: cp_bytes,
         entries: edge.size(),
         tiles: tiles_checked,
+        partials: partials_checked,
         consistent_with,
     })
 }

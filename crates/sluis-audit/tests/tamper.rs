@@ -250,3 +250,24 @@ fn a_fork_or_a_rollback_is_caught_by_the_checkpoint_the_auditor_kept() {
         "{err}"
     );
 }
+
+#[test]
+fn a_changed_byte_in_a_superseded_partial_tile_or_bundle_is_found() {
+    // An 11-entry log grown 3 then 8 at a time: the partial bundle and tile of width 3 stay
+    // published for clients that hold the checkpoint of size 3.
+    let mut t = TestLog::new();
+    append_records(t.log(), 0, 3, 1);
+    append_records(t.log(), 3, 8, 1);
+    let store = t.close();
+    assert!(verify_log(&store, &t.policy(), |_, _| {}).is_ok());
+    for old in [tiles::bundle_path(0, 3), tiles::tile_path(0, 0, 3)] {
+        let path = t.path(&old);
+        assert!(path.exists(), "{old} is published");
+        let original = std::fs::read(&path).unwrap();
+        flip(&path, original.len() - 5);
+        let err = verify_log(&store, &t.policy(), |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains(&old), "{old}: {err}");
+        std::fs::write(&path, original).unwrap();
+    }
+    assert!(verify_log(&store, &t.policy(), |_, _| {}).is_ok());
+}

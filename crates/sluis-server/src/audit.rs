@@ -86,11 +86,9 @@ pub async fn audit(
             records: true,
             ..sluis_audit::verify::Policy::default()
         };
-        let verification = match sluis_audit::FsStore::new(v.layout().log()) {
-            Ok(store) => match sluis_audit::verify_log(&store, &policy, |_, _| {}) {
-                Ok(r) => json!({ "verified": true, "entries": r.entries, "tiles": r.tiles }),
-                Err(e) => json!({ "verified": false, "error": e.to_string() }),
-            },
+        let store = sluis_audit::FsStore::reader(v.layout().log());
+        let verification = match sluis_audit::verify_log(&store, &policy, |_, _| {}) {
+            Ok(r) => json!({ "verified": true, "entries": r.entries, "tiles": r.tiles, "partials": r.partials }),
             Err(e) => json!({ "verified": false, "error": e.to_string() }),
         };
         Ok(Json(json!({

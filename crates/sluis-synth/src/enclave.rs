@@ -322,6 +322,10 @@ struct Timeline<W: Write> {
     out: W,
     frames: u64,
     bytes: u64,
+    /// Spells in which the sensor is blind: no frame at all is captured in them, not even one
+    /// of a session that began before (a session that spanned the spell once split a 600 s
+    /// spell into gaps shorter than the watch's allowed silence).
+    blind: Vec<(i64, i64)>,
 }
 
 impl<W: Write> Timeline<W> {
@@ -342,10 +346,14 @@ impl<W: Write> Timeline<W> {
             out,
             frames: 0,
             bytes: 24,
+            blind: Vec::new(),
         })
     }
 
     fn push(&mut self, ts: i64, frame: Vec<u8>) {
+        if self.blind.iter().any(|(a, b)| (*a..*b).contains(&ts)) {
+            return;
+        }
         self.seq = self.seq.wrapping_add(1);
         self.pending.insert((ts, self.seq), frame);
     }
@@ -904,8 +912,10 @@ pub fn generate(spec: &Spec, out: impl Write) -> std::io::Result<Output> {
     }
     schedule.sort_by_key(|(t, _)| *t);
 
+    let mut tl = Timeline::new(out)?;
+    tl.blind = blind.clone();
     let mut g = Gen {
-        tl: Timeline::new(out)?,
+        tl,
         rng,
         ports: 40_000,
         ip_id: 0,
