@@ -7,11 +7,14 @@ use crate::{s, sluis, stderr};
 
 /// `sluis serve` on loopback `port` (plain HTTP or HTTPS), once it accepts connections.
 pub(crate) fn serve(vault: &std::path::Path, port: u16, plain: bool) -> std::process::Child {
+    serve_with(vault, port, if plain { &["--plain-http"] } else { &[] })
+}
+
+/// `sluis serve` on loopback `port` with `extra` options, once it accepts connections.
+fn serve_with(vault: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
     let listen = format!("127.0.0.1:{port}");
     let mut args = vec!["serve", "--vault", s(vault), "--listen", &listen];
-    if plain {
-        args.push("--plain-http");
-    }
+    args.extend_from_slice(extra);
     let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
         .args(&args)
         .stdout(Stdio::null())
@@ -393,36 +396,6 @@ fn declarations_are_checked_line_by_line_and_imported_all_or_nothing() {
     assert!(out.contains("retreaded tyres"), "{out}");
 }
 
-/// `sluis serve` with a short request timeout (for the slow-client test).
-fn serve_with_timeout(vault: &std::path::Path, port: u16, secs: u64) -> std::process::Child {
-    let listen = format!("127.0.0.1:{port}");
-    let t = secs.to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
-        .args([
-            "serve",
-            "--vault",
-            s(vault),
-            "--listen",
-            &listen,
-            "--plain-http",
-            "--request-timeout-s",
-            &t,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "sluis serve did not come up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child
-}
-
 #[test]
 fn an_account_disabled_with_sluis_user_while_serve_runs_loses_its_sessions_and_is_logged() {
     let dir = tempfile::tempdir().unwrap();
@@ -514,7 +487,7 @@ fn fifty_slow_clients_are_cut_within_the_timeout_while_another_is_served() {
     let vault = dir.path().join("vault");
     assert!(sluis(&["vault", "init", s(&vault)]).status.success());
     let port = crate::link::free_tcp_port();
-    let mut server = serve_with_timeout(&vault, port, 2);
+    let mut server = serve_with(&vault, port, &["--plain-http", "--request-timeout-s", "2"]);
     // Fifty slow clients from other addresses (the per-client bound would stop more from one):
     // half send their headers a byte at a time, half send headers and then dribble the body.
     let mut slow = Vec::new();

@@ -122,6 +122,14 @@ fn partials(source: &dyn LogSource, kept: Option<u64>) -> Partials {
     out
 }
 
+/// Where two runs first differ (the shorter's length if one is a prefix of the other).
+fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter()
+        .zip(b.iter())
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
 /// Checks the partial hash tiles of (`level`, `index`) narrower than `hashes` against their
 /// prefix of it. A partial a listing named but that is gone (deleted meanwhile) is no error.
 fn compare_partial_tiles(
@@ -141,12 +149,7 @@ fn compare_partial_tiles(
             continue;
         };
         if tiles::decode_tile(&bytes).as_deref() != Some(prefix) {
-            let stored = tiles::decode_tile(&bytes).unwrap_or_default();
-            let at = prefix
-                .iter()
-                .zip(stored.iter())
-                .position(|(a, b)| a != b)
-                .unwrap_or(stored.len().min(w));
+            let at = first_difference(prefix, &tiles::decode_tile(&bytes).unwrap_or_default());
             return Err(VerifyError::Tile {
                 path,
                 first_entry: (level == 0).then(|| index * TILE_WIDTH as u64 + at as u64),
@@ -175,12 +178,7 @@ fn compare_partial_bundles(
         };
         let stored = tiles::decode_bundle(&bytes);
         if stored.as_deref() != Some(prefix) {
-            let stored = stored.unwrap_or_default();
-            let at = prefix
-                .iter()
-                .zip(stored.iter())
-                .position(|(a, b)| a != b)
-                .unwrap_or(stored.len().min(w));
+            let at = first_difference(prefix, &stored.unwrap_or_default());
             return Err(VerifyError::Bundle {
                 path,
                 reason: format!(
