@@ -371,7 +371,6 @@ pub(crate) fn serve(
     cfg: DicomConfig,
     spool: Arc<Spool>,
     metrics: SenderMetrics,
-    wake: Arc<crate::edge::Wake>,
     stop: Arc<AtomicBool>,
 ) {
     let conns = Arc::new(std::sync::Mutex::new(Connections::default()));
@@ -403,13 +402,8 @@ pub(crate) fn serve(
             drop(stream);
             continue;
         };
-        let (cfg, spool, metrics, wake, conns) = (
-            cfg.clone(),
-            spool.clone(),
-            metrics.clone(),
-            wake.clone(),
-            conns.clone(),
-        );
+        let (cfg, spool, metrics, conns) =
+            (cfg.clone(), spool.clone(), metrics.clone(), conns.clone());
         std::thread::spawn(move || {
             let lock = || conns.lock().unwrap_or_else(|p| p.into_inner());
             let r = stream
@@ -429,7 +423,7 @@ pub(crate) fn serve(
                     tracing::warn!(%peer, "too many associations; closing");
                 }
                 Ok(()) => {
-                    if let Err(e) = association(stream, &cfg, &spool, &metrics, &wake) {
+                    if let Err(e) = association(stream, &cfg, &spool, &metrics) {
                         tracing::info!(%peer, error = %e, "association ended");
                     }
                 }
@@ -444,7 +438,6 @@ fn association(
     cfg: &DicomConfig,
     spool: &Spool,
     metrics: &SenderMetrics,
-    wake: &crate::edge::Wake,
 ) -> anyhow::Result<()> {
     stream.set_nonblocking(false)?;
     // Without this every C-STORE waits on delayed ACKs (about 2 x 40 ms).
@@ -590,7 +583,7 @@ fn association(
                     head: head_len,
                     too_large,
                 };
-                let status = store(c, &ts, received, &calling, &peer, spool, metrics, wake);
+                let status = store(c, &ts, received, &calling, &peer, spool, metrics);
                 let rsp = response(C_STORE_RSP, c, status);
                 let pcid = *pc;
                 pending = None;
@@ -720,7 +713,6 @@ fn store(
     peer: &str,
     spool: &Spool,
     metrics: &SenderMetrics,
-    wake: &crate::edge::Wake,
 ) -> u16 {
     if received.too_large {
         metrics.inputs_refused.inc();
@@ -751,7 +743,6 @@ fn store(
     match put {
         Ok(id) => {
             metrics.objects_spooled.inc();
-            wake.notify();
             tracing::debug!(id, calling, "spooled");
             STATUS_SUCCESS
         }

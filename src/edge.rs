@@ -5,8 +5,8 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Args as ClapArgs, Subcommand};
@@ -203,29 +203,6 @@ fn default_settle() -> u64 {
     1000
 }
 
-/// Wakes the sender when something is spooled.
-#[derive(Debug, Default)]
-pub(crate) struct Wake {
-    flag: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Wake {
-    pub(crate) fn notify(&self) {
-        let mut f = self.flag.lock().unwrap_or_else(|p| p.into_inner());
-        *f = true;
-        self.cv.notify_all();
-    }
-    fn wait(&self, timeout: Duration) {
-        let f = self.flag.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut f, _) = self
-            .cv
-            .wait_timeout_while(f, timeout, |f| !*f)
-            .unwrap_or_else(|p| p.into_inner());
-        *f = false;
-    }
-}
-
 fn load(args: &RunArgs) -> Result<EdgeConfig, Failure> {
     let mut cfg: EdgeConfig = load_toml(&args.config)?;
     let base = args.config.parent().unwrap_or(Path::new("."));
@@ -394,7 +371,6 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
         Arc::new(Spool::open(&cfg.edge.spool, cfg.edge.spool_budget).map_err(Failure::env)?);
     let metrics = SenderMetrics::default();
     let mut out = link_out(&cfg, &spool, &metrics)?;
-    let wake = Arc::new(Wake::default());
     let mut threads = Vec::new();
     if let Some(addr) = cfg.edge.metrics_listen {
         let mut registry = Registry::default();
@@ -415,20 +391,18 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
             max_per_peer: d.max_per_peer,
             max_waiting: d.max_waiting,
         };
-        let (spool, metrics, wake, stop) =
-            (spool.clone(), metrics.clone(), wake.clone(), stop.clone());
+        let (spool, metrics, stop) = (spool.clone(), metrics.clone(), stop.clone());
         threads.push(std::thread::spawn(move || {
-            crate::dimse::serve(listener, dc, spool, metrics, wake, stop);
+            crate::dimse::serve(listener, dc, spool, metrics, stop);
         }));
         eprintln!("sluis edge: DICOM {} listening on {}", d.ae_title, d.listen);
     }
     if let Some(d) = cfg.drop_folder.clone() {
-        let (spool, metrics, wake, stop) =
-            (spool.clone(), metrics.clone(), wake.clone(), stop.clone());
+        let (spool, metrics, stop) = (spool.clone(), metrics.clone(), stop.clone());
         let max = cfg.edge.max_object_bytes;
         eprintln!("sluis edge: watching drop folder {}", d.dir.display());
         threads.push(std::thread::spawn(move || {
-            watch_drop(&d, max, &spool, &metrics, &wake, &stop);
+            watch_drop(&d, max, &spool, &metrics, &stop);
         }));
     }
     eprintln!(
@@ -459,7 +433,7 @@ fn serve(args: &RunArgs) -> Result<(), Failure> {
     while !stop.load(Ordering::Relaxed) {
         beat(&mut out, &mut last_beat, &spool, &metrics);
         let Some(entry) = spool.next_unsent() else {
-            wake.wait(interval.min(Duration::from_millis(200)));
+            spool.wait_unsent(interval.min(Duration::from_millis(200)));
             continue;
         };
         let sp = spool.clone();
@@ -501,7 +475,6 @@ fn watch_drop(
     max: u64,
     spool: &Spool,
     metrics: &SenderMetrics,
-    wake: &Wake,
     stop: &AtomicBool,
 ) {
     let settle = Duration::from_millis(d.settle_ms);
@@ -573,7 +546,6 @@ fn watch_drop(
                             metrics.objects_spooled.inc();
                             let _ = std::fs::remove_file(&path);
                             tracing::info!(id, name, "drop file spooled");
-                            wake.notify();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, name, "drop file not spooled; will retry")

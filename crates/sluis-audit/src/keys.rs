@@ -7,9 +7,6 @@
 //! signature and 0x04 for a cosignature; the key id is the first four bytes of
 //! `SHA-256(name || "\n" || type || public key)`.
 
-use std::io::Write;
-use std::path::Path;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
@@ -19,45 +16,9 @@ pub const ALG_ED25519: u8 = 0x01;
 /// Signature type of an Ed25519 `cosignature/v1`.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
-/// Why a key could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The key file is readable by others than its owner.
-    #[error(
-        "key file {path} has mode {mode:04o}; it must be readable by its owner only (chmod 600)"
-    )]
-    Mode {
-        /// The file.
-        path: String,
-        /// Its mode bits.
-        mode: u32,
-    },
-    /// The key file does not exist.
-    #[error("key file {0} does not exist")]
-    Missing(String),
-    /// The key is malformed or of the wrong type.
-    #[error("{0}")]
-    Malformed(String),
-    /// The key file exists already.
-    #[error("key file {0} exists; refusing to overwrite a key")]
-    Exists(String),
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The error.
-        source: std::io::Error,
-    },
-}
-
-/// 32 random bytes from the operating system.
-pub fn random_32() -> Result<[u8; 32], KeyError> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| KeyError::Malformed(format!("no randomness: {e}")))?;
-    Ok(b)
-}
+// The key files' error, randomness and owner-only reading and writing live in `sluis-secret`,
+// which every crate that holds a secret shares; re-exported here for the log's own keys.
+pub use sluis_secret::{KeyError, random_32, read_secret, write_secret};
 
 fn key_name_ok(name: &str) -> bool {
     signed_note::is_key_name_valid(name)
@@ -340,63 +301,6 @@ impl signed_note::Verifier for NoteVerifier {
             }
         }
     }
-}
-
-/// Reads a secret key file, refusing one that others can read.
-pub fn read_secret(path: &Path) -> Result<String, KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let display = path.display().to_string();
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(KeyError::Missing(display));
-        }
-        Err(source) => {
-            return Err(KeyError::Io {
-                path: display,
-                source,
-            });
-        }
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 || !meta.is_file() {
-        return Err(KeyError::Mode {
-            path: display,
-            mode,
-        });
-    }
-    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
-        path: display,
-        source,
-    })
-}
-
-/// Writes a secret key file with mode 0600, refusing to overwrite an existing one; fsynced.
-pub fn write_secret(path: &Path, contents: &str) -> Result<(), KeyError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let display = path.display().to_string();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                KeyError::Exists(display.clone())
-            } else {
-                KeyError::Io {
-                    path: display.clone(),
-                    source,
-                }
-            }
-        })?;
-    f.write_all(contents.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
-        .and_then(|()| f.sync_all())
-        .map_err(|source| KeyError::Io {
-            path: display,
-            source,
-        })
 }
 
 #[cfg(test)]

@@ -46,9 +46,8 @@ fn child_appender() {
 }
 
 fn random_below(n: u64) -> u64 {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).unwrap();
-    u64::from_le_bytes(b) % n
+    let b = sluis_audit::keys::random_32().unwrap();
+    u64::from_le_bytes(b[..8].try_into().unwrap()) % n
 }
 
 #[test]

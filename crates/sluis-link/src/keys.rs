@@ -8,7 +8,7 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
-use sluis_audit::keys::{KeyError, random_32, read_secret, write_secret};
+use sluis_secret::{KeyError, random_32, read_secret, write_secret};
 
 use crate::wire::SIGNATURE_LEN;
 

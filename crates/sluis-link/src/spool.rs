@@ -73,6 +73,9 @@ pub struct Spool {
     dir: PathBuf,
     budget: u64,
     state: Mutex<State>,
+    /// Signalled when an object is spooled, for the sender waiting in
+    /// [`Spool::wait_unsent`].
+    spooled: std::sync::Condvar,
 }
 
 const MAGIC: &[u8; 4] = b"SLSP";
@@ -168,6 +171,7 @@ impl Spool {
             dir: dir.to_path_buf(),
             budget,
             state: Mutex::new(state),
+            spooled: std::sync::Condvar::new(),
         })
     }
 
@@ -227,7 +231,21 @@ impl Spool {
         );
         st.objects.insert(id, length);
         st.bytes += length;
+        drop(st);
+        self.spooled.notify_all();
         Ok(id)
+    }
+
+    /// Waits until an object is waiting to be sent, at most `timeout`; returns whether one is.
+    pub fn wait_unsent(&self, timeout: std::time::Duration) -> bool {
+        let st = self.lock();
+        let (st, _) = self
+            .spooled
+            .wait_timeout_while(st, timeout, |st| {
+                st.objects.range(st.sent_below..).next().is_none()
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        st.objects.range(st.sent_below..).next().is_some()
     }
 
     /// Writes an object durably like [`Spool::put`], and keeps its bytes in memory for the

@@ -104,3 +104,26 @@ fn edge_runs_get_ever_growing_epochs_and_sent_objects_leave_after_their_retentio
     let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+#[test]
+fn the_sender_waits_for_the_spool_and_is_woken_by_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = std::sync::Arc::new(Spool::open(dir.path(), 1 << 20).unwrap());
+    let t = std::time::Instant::now();
+    assert!(!spool.wait_unsent(std::time::Duration::from_millis(100)));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(100));
+    let s = spool.clone();
+    let putter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        s.put(&[1; 10], "{}").unwrap()
+    });
+    let t = std::time::Instant::now();
+    assert!(spool.wait_unsent(std::time::Duration::from_secs(10)));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "woken by the put"
+    );
+    let id = putter.join().unwrap();
+    spool.mark_sent(id).unwrap();
+    assert!(!spool.wait_unsent(std::time::Duration::from_millis(10)));
+}

@@ -1,5 +1,8 @@
 //! Owner-only files and directories: everything sluis writes is trade data or a key, so every
-//! file is mode 0600 and every directory 0700, whatever the umask of whoever started it.
+//! file is mode 0600 and every directory 0700, whatever the umask of whoever started it. And the
+//! key files every crate that holds a secret shares ([`read_secret`], [`write_secret`],
+//! [`random_32`]), so that the enclave's side (the link) need not link the transparency log for
+//! three functions. This crate does not know what the secrets are for.
 //!
 //! Two layers, because either alone leaves a gap:
 //!
@@ -217,6 +220,105 @@ pub fn open_to_others(root: &Path) -> std::io::Result<Vec<(PathBuf, u32)>> {
     }
     found.sort();
     Ok(found)
+}
+
+// ---- Key files and randomness ----
+
+/// Why a key could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key file is readable by others than its owner.
+    #[error(
+        "key file {path} has mode {mode:04o}; it must be readable by its owner only (chmod 600)"
+    )]
+    Mode {
+        /// The file.
+        path: String,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The key file does not exist.
+    #[error("key file {0} does not exist")]
+    Missing(String),
+    /// The key is malformed or of the wrong type.
+    #[error("{0}")]
+    Malformed(String),
+    /// The key file exists already.
+    #[error("key file {0} exists; refusing to overwrite a key")]
+    Exists(String),
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_32() -> Result<[u8; 32], KeyError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| KeyError::Malformed(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+/// Reads a secret key file, refusing one that others can read.
+pub fn read_secret(path: &Path) -> Result<String, KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let display = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyError::Missing(display));
+        }
+        Err(source) => {
+            return Err(KeyError::Io {
+                path: display,
+                source,
+            });
+        }
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 || !meta.is_file() {
+        return Err(KeyError::Mode {
+            path: display,
+            mode,
+        });
+    }
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: display,
+        source,
+    })
+}
+
+/// Writes a secret key file with mode 0600, refusing to overwrite an existing one; fsynced.
+pub fn write_secret(path: &Path, contents: &str) -> Result<(), KeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let display = path.display().to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                KeyError::Exists(display.clone())
+            } else {
+                KeyError::Io {
+                    path: display.clone(),
+                    source,
+                }
+            }
+        })?;
+    f.write_all(contents.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
+        .map_err(|source| KeyError::Io {
+            path: display,
+            source,
+        })
 }
 
 #[cfg(test)]
