@@ -133,17 +133,17 @@ impl AccessLog {
         let taken = self.take(now, all);
         let mut written = 0;
         for c in taken {
-            eprintln!(
-                "sluis serve: refused {} by {}",
-                c.detail,
-                c.who.as_deref().unwrap_or("anonymous")
-            );
-            let Some(v) = vault else { continue };
+            let Some(v) = vault else {
+                eprintln!("sluis serve: refused {}", c.detail);
+                continue;
+            };
             let actor = match c.who.as_deref() {
                 Some("*") => sluis_audit::ActorId::new("many").unwrap_or_else(|_| v.actor("*")),
                 Some(name) => v.actor(name),
                 None => sluis_audit::ActorId::new("anonymous").unwrap_or_else(|_| v.actor("")),
             };
+            // Printed by pseudonym: a refused login's name may be anything a client typed.
+            eprintln!("sluis serve: refused {} by {actor}", c.detail);
             let action = if c.detail.starts_with("denied") {
                 Action::Deny
             } else {

@@ -215,10 +215,7 @@ impl<R: Requirement> FromRequestParts<Arc<AppState>> for Authenticated<R> {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let now = (state.clock)();
-        let route = parts
-            .extensions
-            .get::<axum::extract::MatchedPath>()
-            .map_or_else(|| parts.uri.path().to_string(), |m| m.as_str().to_string());
+        let route = route_of(&parts.extensions);
         // Every refusal is counted for the log, by the session's account where there is one.
         let refuse = |who: Option<&str>, status: StatusCode, message: String| {
             state.refused(who, crate::access::Refusal::Request, &route, status);
@@ -718,7 +715,7 @@ async fn same_origin(
             .get("sec-fetch-site")
             .is_none_or(|s| s != "cross-site");
         if !origin_ok || !site_ok {
-            let route = req.uri().path().to_string();
+            let route = route_of(req.extensions());
             state.refused(
                 None,
                 crate::access::Refusal::Request,
@@ -730,6 +727,15 @@ async fn same_origin(
         }
     }
     next.run(req).await
+}
+
+/// The route a request matched, as its template (`/api/scans/{id}`): what the access record
+/// names. Never the request's own path, which the client writes and may fill with an
+/// identifier.
+fn route_of(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string())
 }
 
 /// The router.

@@ -1631,6 +1631,20 @@ async fn no_identifier_typed_into_any_api_field_reaches_the_logs_files() {
     .await;
     s.get(&format!("/api/scans?identifier={}", "MSCU1234565"), &sam)
         .await;
+    // A refused request's own path is never what the access record names.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/scans/MSCU1234565/decision")
+        .header(header::COOKIE, format!("sluis_session={sam}"))
+        .header("x-csrf-token", &csrf)
+        .header(header::ORIGIN, "https://elsewhere.example")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({ "decision": "clear" }).to_string()))
+        .unwrap();
+    let refused = s.app.clone().oneshot(req).await.unwrap().status();
+    assert_eq!(refused, StatusCode::FORBIDDEN);
+    s.call("GET", "/api/no/such/MSCU1234565", Some(&sam), None, None)
+        .await;
     let (aud, _) = s.login("aud").await;
     s.get("/api/audit/records?actor=mscu1234565", &aud).await;
     s.now.fetch_add(60, Ordering::SeqCst);
