@@ -82,7 +82,7 @@ struct Connection {
     id: u64,
     peer: std::net::IpAddr,
     associated: bool,
-    since: std::time::Instant,
+    since: Instant,
     /// A handle to shut the socket down when the connection is given up for a newer one.
     socket: TcpStream,
 }
@@ -115,7 +115,7 @@ impl Connections {
             id: self.next,
             peer,
             associated: false,
-            since: std::time::Instant::now(),
+            since: Instant::now(),
             socket,
         });
         Some(self.next)
@@ -162,12 +162,12 @@ impl Connections {
 /// Waits, without reading, until the socket holds a whole A-ASSOCIATE-RQ (so that dicom-ul's
 /// handshake, which reads it, cannot be held up), within the ARTIM time.
 fn await_request(stream: &TcpStream, artim: Duration) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + artim;
+    let deadline = Instant::now() + artim;
     let mut want = 6usize;
     let mut buf = vec![0u8; want];
     loop {
         let Some(left) = deadline
-            .checked_duration_since(std::time::Instant::now())
+            .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
         else {
             anyhow::bail!("no association request within the ARTIM time ({artim:?})");
@@ -477,26 +477,20 @@ fn association(
         // P-DATA-TF PDUs are read here, each value straight to where it goes (the data set into
         // the object's buffer); other PDUs are parsed by dicom-ul. The next PDU must begin
         // within the timeout, and arrive whole within its own deadline.
-        let (kind, len) = match pdu_header(&mut assoc, Instant::now() + cfg.timeout) {
-            Err(e) => {
-                metrics.connections_cut.inc();
-                let _ = assoc.abort();
-                return Err(e);
-            }
-            Ok(x) => x,
-        };
-        if len > cfg.max_pdu {
-            let _ = assoc.abort();
-            anyhow::bail!("PDU of {len} bytes, past the {} negotiated", cfg.max_pdu);
-        }
-        let deadline =
-            Instant::now() + PDU_GRACE + Duration::from_millis(u64::from(len) * 1000 / MIN_RATE);
+        // A peer cut for being too slow is counted (one that closes is not).
         let slow = |e: anyhow::Error| {
             if e.downcast_ref::<TooSlow>().is_some() {
                 metrics.connections_cut.inc();
             }
             e
         };
+        let (kind, len) = pdu_header(&mut assoc, Instant::now() + cfg.timeout).map_err(slow)?;
+        if len > cfg.max_pdu {
+            let _ = assoc.abort();
+            anyhow::bail!("PDU of {len} bytes, past the {} negotiated", cfg.max_pdu);
+        }
+        let deadline =
+            Instant::now() + PDU_GRACE + Duration::from_millis(u64::from(len) * 1000 / MIN_RATE);
         if kind != PDATA_TF {
             let mut whole = vec![kind, 0];
             whole.extend_from_slice(&len.to_be_bytes());

@@ -131,6 +131,21 @@ fn see_logged(vault: &Path, accounts: &Accounts, change: i64) -> Result<(), Fail
     Ok(())
 }
 
+/// Makes a change to an account as the operating-system account that ran the command, says
+/// so, and sees it to its audit record.
+fn change(
+    vault: &Path,
+    name: &str,
+    done: &str,
+    apply: impl FnOnce(&Accounts, &str, sluis_server::accounts::Seconds) -> Result<i64, AccountError>,
+) -> Result<(), Failure> {
+    let accounts = open(vault)?;
+    let id =
+        apply(&accounts, &operator(), sluis_server::http::wall_clock()).map_err(account_failure)?;
+    println!("{name}: {done}");
+    see_logged(vault, &accounts, id)
+}
+
 fn parse_role(role: &str) -> Result<Role, Failure> {
     Role::parse(role).ok_or_else(|| {
         Failure::Usage(format!(
@@ -180,30 +195,17 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Disable { name, vault } => {
-            let accounts = open(&vault)?;
-            let change = accounts
-                .disable(&name, &operator(), sluis_server::http::wall_clock())
-                .map_err(account_failure)?;
-            println!("{name}: disabled");
-            see_logged(&vault, &accounts, change)
-        }
-        Command::Enable { name, vault } => {
-            let accounts = open(&vault)?;
-            let change = accounts
-                .enable(&name, &operator(), sluis_server::http::wall_clock())
-                .map_err(account_failure)?;
-            println!("{name}: enabled");
-            see_logged(&vault, &accounts, change)
-        }
+        Command::Disable { name, vault } => change(&vault, &name, "disabled", |a, who, now| {
+            a.disable(&name, who, now)
+        }),
+        Command::Enable { name, vault } => change(&vault, &name, "enabled", |a, who, now| {
+            a.enable(&name, who, now)
+        }),
         Command::Role { name, role, vault } => {
             let role = parse_role(&role)?;
-            let accounts = open(&vault)?;
-            let change = accounts
-                .set_role(&name, role, &operator(), sluis_server::http::wall_clock())
-                .map_err(account_failure)?;
-            println!("{name}: now {role}");
-            see_logged(&vault, &accounts, change)
+            change(&vault, &name, &format!("now {role}"), |a, who, now| {
+                a.set_role(&name, role, who, now)
+            })
         }
     }
 }

@@ -832,14 +832,7 @@ impl<W: Workspace> Receiver<W> {
             } else {
                 reason
             };
-            let length = s.length();
-            let real = id < self.ledger.sent_below || s.verified;
-            self.drop_session(id);
-            if real && !self.ledger.is_resolved(id) {
-                self.lose(LostObject { id, length, reason });
-            } else {
-                self.metrics.junk_sessions.inc();
-            }
+            self.give_up(id, &reason);
         }
         // Objects the edge sent that never arrived.
         while let Some(&(below, at)) = self.claims.front() {

@@ -632,8 +632,9 @@ impl Accounts {
                     params![key, failures, first, lock, now],
                 )
                 .map_err(|e| self.store_err(e))?;
-            if self.conn.last_insert_rowid() % 64 == 0 {
-                // Bounded: the names failed longest ago are forgotten first.
+            if row.is_none() && self.conn.last_insert_rowid() % 64 == 0 {
+                // Bounded: the names failed longest ago are forgotten first (checked on every
+                // 64th new name, so that the work per answer stays the same).
                 self.conn
                     .execute(
                         "DELETE FROM failed_name WHERE name_hash IN (SELECT name_hash FROM failed_name
