@@ -8,7 +8,7 @@ use sluis_audit::remote::HttpSource;
 use sluis_audit::verify::LogSource;
 use sluis_audit::{FsStore, NoteVerifier, Policy, verify_log, verify_receipt};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::files::write_bytes;
 
 #[derive(Debug, Subcommand)]
@@ -153,7 +153,7 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                 } else {
                     Box::new(FsStore::reader(local_log(&log)?))
                 };
-            let bar = crate::progress_bar(0, "verifying");
+            let bar = crate::progress::progress_bar(0, "verifying");
             let report = verify_log(source.as_ref(), &policy, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use sluis_server::desk::{Declaration, Desk};
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// The largest file imported.
 const MAX_FILE: u64 = 256 << 20;

@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use clap::Args as ClapArgs;
 use sluis_audit::{Policy, verify_log, verify_receipt};
+use sluis_core::{CoreEvent, Source};
 use sluis_scan::render::{self, RenderOptions};
 use sluis_scan::{DicosObject, Limits, sanitise};
 use sluis_vault::{Decision, Vault};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::files::{read_bounded, write_atomic, write_bytes, write_json};
 use crate::synth::write_series;
 use crate::vault::vault_failure;
@@ -616,7 +617,7 @@ fn run_lock(
         let (files, progress) = (sent.to_vec(), progress.clone());
         let target = format!("SLUIS-EDGE@127.0.0.1:{dicom}");
         std::thread::spawn(move || {
-            crate::dimse::store_scu(
+            sluis_edge::dimse::scu::store_scu(
                 &target,
                 "DEMO-SCANNER",
                 "SLUIS-EDGE",
@@ -640,13 +641,13 @@ fn run_lock(
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut last_line = String::new();
     let events = loop {
-        let events: Vec<serde_json::Value> = std::fs::read_to_string(&events_path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let count = |k: &str| events.iter().filter(|e| e["event"] == k).count();
-        let (stored, quarantined, lost) = (count("stored"), count("quarantined"), count("lost"));
+        let events = sluis_core::events::read(&events_path).unwrap_or_default();
+        let count = |k: fn(&CoreEvent) -> bool| events.iter().filter(|e| k(&e.event)).count();
+        let (stored, quarantined, lost) = (
+            count(|e| matches!(e, CoreEvent::Stored { .. })),
+            count(|e| matches!(e, CoreEvent::Quarantined { .. })),
+            count(|e| matches!(e, CoreEvent::Lost { .. })),
+        );
         let line = format!(
             "  live: scanner sent {}/{} by C-STORE, {} dropped in the drop folder | core: {stored} stored, {quarantined} quarantined, {lost} lost | {:.1} s",
             progress.load(std::sync::atomic::Ordering::Relaxed),
@@ -693,38 +694,31 @@ fn run_lock(
     let mut instances = std::collections::HashMap::new();
     for p in sent {
         let bytes = std::fs::read(p)?;
-        if let Ok((_, instance, _, _)) = crate::dimse::file_meta(&bytes) {
-            instances.insert(instance, file_name(p));
+        if let Ok(m) = sluis_edge::dimse::part10::file_meta(&bytes) {
+            instances.insert(m.sop_instance, file_name(p));
         }
     }
     let mut fates = std::collections::HashMap::new();
-
-    for e in &events {
-        if e["edge_id"].as_u64().is_none() {
-            continue;
-        }
+    for e in events {
         // Drop-folder files name themselves; a C-STORE names its SOP instance.
-        let source = e["source"].as_str().unwrap_or_default();
-        let name = match source.split_once("drop folder file ") {
-            Some((_, n)) => n.to_string(),
-            None => match source
-                .split_once("C-STORE of ")
-                .and_then(|(_, rest)| rest.split(' ').next())
-                .and_then(|uid| instances.get(uid))
-            {
-                Some(n) => n.clone(),
-                None => continue,
-            },
+        let name_of = |source: &Source| match source {
+            Source::DropFolder { name } => Some(name.clone()),
+            Source::CStore { sop_instance, .. } => instances.get(sop_instance).cloned(),
+            _ => None,
         };
-        let fate = match e["event"].as_str() {
-            Some("stored") => Fate::Stored(e["scan"].as_str().unwrap_or_default().to_string()),
-            Some("quarantined") => Fate::Quarantined(
-                e["quarantine"].as_str().unwrap_or_default().to_string(),
-                e["reason"].as_str().unwrap_or_default().to_string(),
-            ),
+        let (name, fate) = match e.event {
+            CoreEvent::Stored { scan, source, .. } => (name_of(&source), Fate::Stored(scan)),
+            CoreEvent::Quarantined {
+                quarantine,
+                reason,
+                source,
+                ..
+            } => (name_of(&source), Fate::Quarantined(quarantine, reason)),
             _ => continue,
         };
-        fates.insert(name, fate);
+        if let Some(name) = name {
+            fates.insert(name, fate);
+        }
     }
     if fates.len() < total {
         return Err(Failure::Internal(anyhow::anyhow!(

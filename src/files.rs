@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sluis_scan::Limits;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// Reads a file, refusing it before reading if it is larger than the limits allow.
 pub(crate) fn read_bounded(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {

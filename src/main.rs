@@ -1,17 +1,19 @@
 //! The `sluis` command line: argument parsing and wiring over the library crates.
 //!
 //! Logic lives in the crates (`sluis-scan`, `sluis-synth`, `sluis-vault`, `sluis-audit`,
-//! `sluis-link`, `sluis-watch`); this binary reads files within limits, calls them, writes results atomically,
-//! serves the witness over HTTP, runs the edge and the core of the one-way link, and maps
+//! `sluis-link`, `sluis-edge`, `sluis-core`, `sluis-watch`, `sluis-server`); this binary parses
+//! arguments and configuration files, reads files within limits, calls the crates, writes
+//! results atomically, handles signals, serves `/metrics` and the witness over HTTP, and maps
 //! outcomes to exit codes.
 
 mod audit;
 mod core;
 mod declaration;
 mod demo;
-mod dimse;
 mod edge;
+mod failure;
 mod files;
+mod progress;
 mod scan;
 mod serve;
 mod service;
@@ -20,13 +22,14 @@ mod user;
 mod vault;
 mod watch;
 mod witness;
-mod zygote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sluis_scan::{Limits, Refusal};
+use sluis_scan::Limits;
+
+use crate::failure::Failure;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -73,7 +76,7 @@ enum Command {
     Core(core::Args),
     /// Internal: forks the sanitiser worker process of each object for `sluis core`.
     #[command(hide = true)]
-    CoreZygote(core::WorkerArgs),
+    CoreZygote(core::ZygoteArgs),
     /// The analyst workstation's server (over a vault no core holds; a core serves it itself).
     #[command(after_help = EXIT_CODES)]
     Serve(serve::ServeArgs),
@@ -89,47 +92,6 @@ enum Command {
     /// Run a witness that cosigns a log's checkpoints (C2SP tlog-witness).
     #[command(subcommand, after_help = EXIT_CODES)]
     Witness(witness::Command),
-}
-
-/// How a command failed, which decides the exit code.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The input was refused by the sanitiser.
-    Refused { input: String, refusal: Refusal },
-    /// Some inputs were refused and quarantined (the rest were stored).
-    Quarantined(usize),
-    /// The command line was wrong in a way clap could not tell.
-    Usage(String),
-    /// Verification found damage or tampering.
-    Verification(anyhow::Error),
-    /// Reading or writing failed.
-    Environment(anyhow::Error),
-    /// A bug.
-    Internal(anyhow::Error),
-}
-
-impl Failure {
-    pub(crate) fn env(e: impl Into<anyhow::Error>) -> Self {
-        Failure::Environment(e.into())
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure::Environment(e.into())
-    }
-}
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{eta}})"
-        ))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 fn load_limits(path: Option<&PathBuf>) -> Result<Limits, Failure> {
@@ -178,7 +140,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Edge(args) => edge::run(args),
         Command::Core(args) => core::run(&args, &limits, cli.limits.as_deref()),
-        Command::CoreZygote(args) => zygote::serve(&args, &limits),
+        Command::CoreZygote(args) => core::zygote(&args, &limits),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use sluis_scan::render::{self, RenderOptions};
 use sluis_scan::{Fault, Limits, Sanitised, StreamError, inspect, sanitise, sanitise_stream};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::files::{read_bounded, write_atomic, write_json};
 
 #[derive(Debug, Subcommand)]

@@ -15,7 +15,8 @@ use sluis_server::Accounts;
 use sluis_server::http::{AppState, router, wall_clock};
 use sluis_server::session::Sessions;
 
-use crate::{Failure, service};
+use crate::failure::Failure;
+use crate::service;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -97,6 +98,25 @@ fn host_names(configured: &[String], local: SocketAddr) -> Vec<String> {
 
 /// Starts the workstation over an open vault: checks the options, opens the accounts and the
 /// desk beside the vault, binds the address, and serves on a thread of its own until `stop`.
+/// The `--check` line of a workstation served from the core's process.
+pub(crate) fn check(ws: &Workstation) -> sluis_link::check::Finding {
+    use sluis_link::check::Finding;
+    if ws.plain_http && !ws.listen.ip().is_loopback() {
+        Finding::fail(format!(
+            "workstation on {}: plain HTTP is served on loopback only",
+            ws.listen
+        ))
+    } else if ws.tls_cert.is_some() != ws.tls_key.is_some() {
+        Finding::fail("workstation: tls_cert and tls_key go together")
+    } else {
+        Finding::ok(format!(
+            "workstation served on {}://{} from this process",
+            if ws.plain_http { "http" } else { "https" },
+            ws.listen
+        ))
+    }
+}
+
 pub(crate) fn start(
     vault: Arc<sluis_vault::Vault>,
     dir: &Path,

@@ -2,14 +2,14 @@
 //! host checks, shutdown on SIGINT/SIGTERM, and the Prometheus endpoint.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// Reads a TOML file into `T`, naming the file in every error.
 pub(crate) fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, Failure> {
@@ -18,69 +18,20 @@ pub(crate) fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, Failure> 
     toml::from_str(&text).map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", path.display())))
 }
 
-/// A path from a configuration file, relative to the file's directory.
-pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
+/// Prints the findings of a `--check`, one per line, and fails if any failed.
+pub(crate) fn report(findings: &[sluis_link::check::Finding]) -> Result<(), Failure> {
+    for f in findings {
+        println!("{f}");
+    }
+    let failed = findings
+        .iter()
+        .filter(|f| f.level == sluis_link::check::Level::Fail)
+        .count();
+    if failed == 0 {
+        println!("check passed");
+        Ok(())
     } else {
-        base.join(p)
-    }
-}
-
-/// The findings of `--check`: each line is fine, a warning, or a failure.
-#[derive(Debug, Default)]
-pub(crate) struct Check {
-    failed: usize,
-}
-
-impl Check {
-    pub(crate) fn ok(&mut self, what: impl AsRef<str>) {
-        println!("ok    {}", what.as_ref());
-    }
-    pub(crate) fn warn(&mut self, what: impl AsRef<str>) {
-        println!("warn  {}", what.as_ref());
-    }
-    pub(crate) fn fail(&mut self, what: impl AsRef<str>) {
-        self.failed += 1;
-        println!("FAIL  {}", what.as_ref());
-    }
-    pub(crate) fn finish(self) -> Result<(), Failure> {
-        if self.failed == 0 {
-            println!("check passed");
-            Ok(())
-        } else {
-            Err(Failure::env(anyhow::anyhow!(
-                "{} check(s) failed",
-                self.failed
-            )))
-        }
-    }
-}
-
-/// Reads a sysctl under /proc/sys.
-pub(crate) fn sysctl(name: &str) -> Option<u64> {
-    let path = format!("/proc/sys/{}", name.replace('.', "/"));
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Compares a granted socket buffer with the one asked for and says which sysctl to raise.
-pub(crate) fn check_buffer(
-    c: &mut Check,
-    which: &str,
-    granted: usize,
-    wanted: usize,
-    sysctl_name: &str,
-) {
-    // Linux reports twice the size it was given (bookkeeping overhead).
-    if granted >= wanted {
-        c.ok(format!("UDP {which} buffer {granted} bytes"));
-    } else {
-        let max = sysctl(sysctl_name).map_or("unknown".to_string(), |v| v.to_string());
-        c.warn(format!(
-            "UDP {which} buffer is {granted} bytes, {wanted} asked for ({sysctl_name} = {max}); \
-             at high link rates datagrams will be dropped in the kernel. As root: \
-             sysctl -w {sysctl_name}={wanted}"
-        ));
+        Err(Failure::env(anyhow::anyhow!("{failed} check(s) failed")))
     }
 }
 

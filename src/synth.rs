@@ -6,7 +6,7 @@ use clap::Args as ClapArgs;
 use sluis_scan::{DicosObject, write_dicos};
 use sluis_synth::{Generated, Kind, Spec, generate};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::files::write_atomic;
 
 #[derive(Debug, ClapArgs)]

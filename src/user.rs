@@ -7,7 +7,7 @@ use clap::Subcommand;
 use sluis_server::{AccountError, Accounts, Role};
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

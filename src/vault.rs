@@ -6,7 +6,7 @@ use clap::Subcommand;
 use sluis_scan::{Fault, Limits, sanitise};
 use sluis_vault::{Decision, Filter, Kind, ObjectRow, State, Vault, VaultError};
 
-use crate::Failure;
+use crate::failure::Failure;
 use crate::files::{read_bounded, write_bytes, write_json};
 
 #[derive(Debug, Subcommand)]
@@ -532,7 +532,7 @@ pub(crate) fn run(cmd: Command, limits: &Limits) -> Result<(), Failure> {
                 .iter()
                 .map(|(_, _, n)| n)
                 .sum();
-            let bar = crate::progress_bar(total, "checking");
+            let bar = crate::progress::progress_bar(total, "checking");
             let report = v
                 .fsck(&mut |done, _, bytes| {
                     bar.set_position(done);

@@ -11,7 +11,8 @@ use prometheus_client::registry::Registry;
 use sluis_watch::sink::{EveWriter, Metrics, Syslog};
 use sluis_watch::{Alert, Policy, Watch, capture, learn, run};
 
-use crate::{Failure, service};
+use crate::failure::Failure;
+use crate::service;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -14,7 +14,7 @@ use sluis_audit::keys::{read_secret, write_secret};
 use sluis_audit::witness::MAX_BODY_BYTES;
 use sluis_audit::{Cosigner, Witness};
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -390,11 +390,13 @@ fn storescu_scans_arrive_in_the_vault_sanitised_encrypted_and_logged() {
         0
     );
     for e in ev.iter().filter(|e| e["event"] == "stored") {
+        assert_eq!(e["source"]["kind"], "c-store", "{e}");
+        assert_eq!(e["source"]["calling_ae"], "SCANNER1", "{e}");
         assert!(
-            e["source"]
+            e["source"]["peer"]
                 .as_str()
                 .unwrap()
-                .contains(" from SCANNER1 (127.0.0.1")
+                .starts_with("127.0.0.1:")
         );
     }
     // The edge run that sent them is on the record.
@@ -1010,7 +1012,7 @@ fn a_scan_the_sanitiser_refuses_is_quarantined_with_its_reason_and_the_next_is_s
     assert_eq!(count(&ev, "quarantined"), 1, "{ev:#?}");
     let q = ev.iter().find(|e| e["event"] == "quarantined").unwrap();
     assert!(q["rule"].as_str().is_some_and(|r| !r.is_empty()), "{q}");
-    assert!(q["source"].as_str().unwrap().contains("cut.dcs"), "{q}");
+    assert_eq!(q["source"]["name"], "cut.dcs", "{q}");
     assert!(q["quarantine"].as_str().unwrap().starts_with('q'), "{q}");
     assert_eq!(count(&ev2, "stored"), 1, "{ev2:#?}");
     // Nothing is left waiting in the reassembly area.

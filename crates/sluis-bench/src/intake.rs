@@ -159,15 +159,12 @@ fn spool_dir_parent(spool: &str) -> Option<PathBuf> {
     (spool != "spool").then(|| PathBuf::from(format!("{spool}-reassembly")))
 }
 
+/// Objects the core has settled (stored, quarantined, lost or rejected), from its event stream.
 fn stored(events: &Path) -> usize {
-    std::fs::read_to_string(events)
+    sluis_core::events::read(events)
         .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            ["stored", "quarantined", "lost", "rejected"]
-                .iter()
-                .any(|k| l.contains(&format!("\"event\":\"{k}\"")))
-        })
+        .iter()
+        .filter(|e| e.event.settles())
         .count()
 }
 
@@ -257,14 +254,10 @@ fn ours(
     }
     let end_to_end = start.elapsed().as_secs_f64();
     let n = stored(&events);
-    let lost = std::fs::read_to_string(&events)
+    let lost = sluis_core::events::read(&events)
         .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            ["quarantined", "lost", "rejected"]
-                .iter()
-                .any(|k| l.contains(&format!("\"event\":\"{k}\"")))
-        })
+        .iter()
+        .filter(|e| e.event.settles() && !matches!(e.event, sluis_core::CoreEvent::Stored { .. }))
         .count();
     if lost > 0 {
         bail!(

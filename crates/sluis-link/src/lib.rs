@@ -14,7 +14,9 @@
 //! * [`keys`]: the edge's signing key; the core holds only the verifying key.
 //! * [`metrics`]: Prometheus metrics of both ends.
 
+pub mod check;
 pub mod keys;
+pub mod meta;
 pub mod metrics;
 pub mod net;
 pub mod receiver;
@@ -23,9 +25,11 @@ pub mod spool;
 pub mod wire;
 
 pub use keys::{EdgeKey, EdgeVerifier};
+pub use meta::{MetaError, ObjectMeta};
 pub use metrics::{ReceiverMetrics, SenderMetrics};
 pub use receiver::{
-    Event, Ledger, LostObject, MemWorkspace, Receiver, ReceiverLimits, VerifiedObject, Workspace,
+    Event, Ledger, LostObject, MemWorkspace, Receiver, ReceiverLimits, RejectReason,
+    VerifiedObject, Workspace,
 };
 pub use sender::{Coding, Sender};
 pub use spool::{Entry, Spool, SpoolError};

@@ -206,7 +206,7 @@ pub enum Event<L> {
         /// The object.
         id: u64,
         /// Why.
-        reason: String,
+        reason: RejectReason,
     },
     /// The edge aborted an object (signed).
     Aborted {
@@ -244,9 +244,40 @@ pub enum Event<L> {
     StorageFailed {
         /// The object.
         id: u64,
-        /// The error.
-        error: String,
+        /// The workspace's error, with its kind.
+        error: std::io::Error,
     },
+}
+
+/// Why a signed object was rejected: both are the edge's signed word against the bytes that
+/// arrived, so each means damage in transit, forgery, or a broken edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The signed start and the signed end give different lengths: the edge is broken or its
+    /// key is misused.
+    #[error("signed start says {start} bytes, signed end says {end}")]
+    LengthsDisagree {
+        /// The length in the signed start.
+        start: u64,
+        /// The length in the signed end.
+        end: u64,
+    },
+    /// The reassembled bytes do not hash to the signed digest.
+    #[error(
+        "the reassembled bytes do not match the signed digest (corrupted or injected datagrams)"
+    )]
+    DigestMismatch,
+}
+
+impl RejectReason {
+    /// A stable code for logs and events.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::LengthsDisagree { .. } => "lengths-disagree",
+            RejectReason::DigestMismatch => "digest-mismatch",
+        }
+    }
 }
 
 /// What has been delivered and lost, kept across restarts by the owner.
@@ -1092,10 +1123,10 @@ impl<W: Workspace> Receiver<W> {
         {
             if s.signed_shape {
                 // Both signed, and they disagree: the edge is broken or its key is misused.
-                let reason = format!(
-                    "signed start says {} bytes, signed end says {}",
-                    shape.length, end.0
-                );
+                let reason = RejectReason::LengthsDisagree {
+                    start: shape.length,
+                    end: end.0,
+                };
                 self.reject(id, reason);
             } else {
                 // The signed End is authoritative: the cut came from a forged or damaged
@@ -1381,13 +1412,10 @@ impl<W: Workspace> Receiver<W> {
     fn storage_failed(&mut self, id: u64, e: std::io::Error) {
         self.metrics.storage_errors.inc();
         self.drop_session(id);
-        self.events.push_back(Event::StorageFailed {
-            id,
-            error: e.to_string(),
-        });
+        self.events.push_back(Event::StorageFailed { id, error: e });
     }
 
-    fn reject(&mut self, id: u64, reason: String) {
+    fn reject(&mut self, id: u64, reason: RejectReason) {
         self.metrics.objects_rejected.inc();
         tracing::warn!(id, reason = %reason, "object rejected");
         self.drop_session(id);
@@ -1431,7 +1459,7 @@ impl<W: Workspace> Receiver<W> {
             self.metrics.objects_rejected.inc();
             self.events.push_back(Event::Rejected {
                 id,
-                reason: "the reassembled bytes do not match the signed digest (corrupted or injected datagrams)".into(),
+                reason: RejectReason::DigestMismatch,
             });
             return;
         }

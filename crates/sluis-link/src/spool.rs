@@ -35,6 +35,7 @@ pub struct Entry {
 
 /// Why the spool refused or failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpoolError {
     /// Unsent objects fill the budget: the link is slower than the scanners.
     #[error("spool full: {unsent} unsent bytes; budget {budget}")]

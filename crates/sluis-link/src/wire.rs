@@ -241,6 +241,7 @@ pub enum AbortReason {
 
 /// Why a datagram was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireError {
     /// Fewer bytes than a header and trailer.
     #[error("datagram of {0} bytes is shorter than the header and trailer")]

@@ -133,7 +133,7 @@ pub(crate) fn drain(rx: &mut Rx, into: &mut BTreeMap<u64, Outcome>) {
                 into.insert(l.id, Outcome::Lost(l.reason));
             }
             Event::Rejected { id, reason } => {
-                into.insert(id, Outcome::Rejected(reason));
+                into.insert(id, Outcome::Rejected(reason.to_string()));
             }
             _ => {}
         }

@@ -85,8 +85,21 @@ pub enum VaultError {
     #[error("{0}")]
     State(String),
     /// Reading or writing a file failed.
-    #[error("{0}")]
-    Io(String),
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, and to which path.
+        what: String,
+        /// The filesystem's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file or directory could not be made owner-only.
+    #[error(transparent)]
+    Private(#[from] sluis_secret::PrivateError),
+    /// A blob's envelope failed: reading or writing it, its format, its authentication (damage
+    /// or a wrong key), or randomness.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
     /// The object cannot be decided on: it is a threat report, not a scan.
     #[error("{0} is a threat report; decisions apply to scans")]
     NotAScan(String),
@@ -100,9 +113,11 @@ pub enum VaultError {
     InUse(String),
 }
 
-impl From<EnvelopeError> for VaultError {
-    fn from(e: EnvelopeError) -> Self {
-        VaultError::Io(e.to_string())
+impl VaultError {
+    /// A filesystem error while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VaultError {
+        let what = what.into();
+        move |source| VaultError::Io { what, source }
     }
 }
 
@@ -278,7 +293,7 @@ fn add(at: &str, d: std::time::Duration) -> String {
 }
 
 fn random_id(prefix: &str) -> Result<String, VaultError> {
-    let r = sluis_audit::keys::random_32().map_err(|e| VaultError::Io(e.to_string()))?;
+    let r = sluis_audit::keys::random_32().map_err(KeyError::from)?;
     Ok(format!("{prefix}-{}", hex(r.get(..16).unwrap_or_default())))
 }
 
@@ -352,7 +367,7 @@ fn lock_file(path: &Path) -> Result<std::fs::File, VaultError> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
+        .map_err(VaultError::io(path.display().to_string()))?;
     // Not waiting: a vault held by a running core or server is an error to report at once, not
     // a command that hangs until that service stops.
     match f.try_lock() {
@@ -361,7 +376,7 @@ fn lock_file(path: &Path) -> Result<std::fs::File, VaultError> {
             path.parent().unwrap_or(path).display().to_string(),
         )),
         Err(std::fs::TryLockError::Error(e)) => {
-            Err(VaultError::Io(format!("locking {}: {e}", path.display())))
+            Err(VaultError::io(format!("locking {}", path.display()))(e))
         }
     }
 }
@@ -372,7 +387,7 @@ impl Vault {
     pub fn init(dir: &Path, origin: Option<&str>) -> Result<Vault, VaultError> {
         if dir.exists()
             && std::fs::read_dir(dir)
-                .map_err(|e| VaultError::Io(format!("{}: {e}", dir.display())))?
+                .map_err(VaultError::io(dir.display().to_string()))?
                 .next()
                 .is_some()
         {
@@ -385,8 +400,8 @@ impl Vault {
             root: dir.to_path_buf(),
         };
         // Owner-only, an existing (empty) directory others could read included: tightened.
-        sluis_secret::private_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
-        sluis_secret::private_dir(&layout.keys()).map_err(|e| VaultError::Io(e.to_string()))?;
+        sluis_secret::private_dir(dir)?;
+        sluis_secret::private_dir(&layout.keys())?;
         let origin = match origin {
             Some(o) => o.to_string(),
             None => format!("sluis.vault/{}", &random_id("v")?.get(2..18).unwrap_or("0")),
@@ -396,7 +411,7 @@ impl Vault {
         let secret = IndexSecret::create(&layout.keys().join("index.key"))?;
         write_secret(&layout.keys().join("log.key"), &signer.to_skey()).map_err(KeyError::from)?;
         sluis_secret::write_private(&layout.log_pub(), format!("{}\n", signer.vkey()).as_bytes())
-            .map_err(|e| VaultError::Io(e.to_string()))?;
+            .map_err(VaultError::io(layout.log_pub().display().to_string()))?;
         {
             let mut index = SqliteIndex::open(&layout.join("index.sqlite"))?;
             let keys = FileKeySource::open(&layout.keys())?;
@@ -405,12 +420,13 @@ impl Vault {
             index.set_meta("origin", &origin)?;
         }
         let store =
-            Arc::new(FsStore::new(layout.log()).map_err(|e| VaultError::Io(e.to_string()))?);
+            Arc::new(FsStore::new(layout.log()).map_err(VaultError::io("the log's directory"))?);
         Log::create(store, signer, Batching::default())?.close();
         // The configuration is written last: a directory without it is not a vault.
         sluis_secret::write_private(&layout.config(), Config::template(&origin).as_bytes())
-            .map_err(|e| VaultError::Io(e.to_string()))?;
-        sluis_audit::tiles::sync_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
+            .map_err(VaultError::io(layout.config().display().to_string()))?;
+        sluis_audit::tiles::sync_dir(dir)
+            .map_err(VaultError::io(format!("syncing {}", dir.display())))?;
         let vault = Vault::open(dir)?;
         vault.log_event(
             Action::Create,
@@ -437,7 +453,7 @@ impl Vault {
         }
         // A vault made before its directory was owner-only, or one someone opened up: tightened
         // (one that belongs to another account is refused).
-        sluis_secret::private_dir(dir).map_err(|e| VaultError::Io(e.to_string()))?;
+        sluis_secret::private_dir(dir)?;
         let lock = lock_file(&layout.join(".lock"))?;
         let config = Config::load(&layout.config())?;
         let keys = FileKeySource::open(&layout.keys())?;
@@ -474,7 +490,7 @@ impl Vault {
             crate::config::LogSync::Files => FsStore::per_file(layout.log()),
             crate::config::LogSync::Filesystem => FsStore::new(layout.log()),
         };
-        let store = Arc::new(store.map_err(|e| VaultError::Io(e.to_string()))?);
+        let store = Arc::new(store.map_err(VaultError::io("the log's directory"))?);
         let log = Log::open(store, signer, Batching::default())?;
 
         let blobs = FsBlobStore::open(&layout.join("blobs"))?;
@@ -518,7 +534,7 @@ impl Vault {
     /// The log's public verifier key (what an auditor is given).
     pub fn log_verifier_key(&self) -> Result<String, VaultError> {
         Ok(std::fs::read_to_string(self.layout.log_pub())
-            .map_err(|e| VaultError::Io(e.to_string()))?
+            .map_err(VaultError::io(self.layout.log_pub().display().to_string()))?
             .trim()
             .to_string())
     }
@@ -1412,7 +1428,8 @@ impl Vault {
             records: true,
             ..Default::default()
         };
-        let store = FsStore::new(self.layout.log()).map_err(|e| VaultError::Io(e.to_string()))?;
+        let store =
+            FsStore::new(self.layout.log()).map_err(VaultError::io("the log's directory"))?;
         report.log = sluis_audit::verify_log(&store, &policy, |_, _| {})
             .map(|r| r.entries)
             .map_err(|e| e.to_string());

@@ -2,8 +2,8 @@
 //!
 //! Every verified object is sanitised in a process of its own, which ends with it: a worker
 //! that a hostile scan has compromised never sees, or alters, the next scan. Those processes are
-//! forked from a zygote, `sluis core-zygote`: one per pipeline, started once (exec'd with a
-//! clean environment), which moves into an empty network namespace once and then only forks.
+//! forked from a zygote (the binary's `sluis core-zygote`, whose command line the caller
+//! prepares): one per pipeline, started once (exec'd with a clean environment), which moves into an empty network namespace once and then only forks.
 //!
 //! ```text
 //!  pipeline thread                      zygote (single-threaded)          worker (per object)
@@ -30,7 +30,6 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,7 +39,12 @@ use rustix::net::{
 };
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::core::{WorkerArgs, WorkerLimits};
+use super::body::{self, EXIT_REFUSED, WorkerError};
+use crate::config::WorkerLimits;
+
+/// Makes the command that starts a worker zygote (see this module); called once per
+/// pipeline, and again after a zygote failed.
+pub type ZygoteCommand = std::sync::Arc<dyn Fn() -> std::process::Command + Send + Sync>;
 
 /// How long the zygote may take to fork (it answers at once unless the host is out of
 /// processes or memory).
@@ -48,48 +52,31 @@ const FORK_ANSWER: Duration = Duration::from_secs(10);
 
 /// A pipeline's zygote: the process and the request channel (its standard input).
 #[derive(Debug)]
-pub(crate) struct Zygote {
+pub struct Zygote {
     process: std::process::Child,
     channel: UnixDatagram,
 }
 
 /// A worker the zygote has started.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Worker {
+pub struct Worker {
     pid: Pid,
 }
 
 impl Worker {
     /// Its process id.
-    pub(crate) fn pid(self) -> u32 {
+    pub fn pid(self) -> u32 {
         self.pid.as_raw_nonzero().get().unsigned_abs()
     }
 }
 
 impl Zygote {
-    /// Starts `sluis core-zygote` with the worker limits (and the limits file for reading hostile
-    /// input), with a clean environment.
-    pub(crate) fn spawn(
-        limits_file: Option<&Path>,
-        worker: &WorkerLimits,
-    ) -> std::io::Result<Zygote> {
-        let exe = std::env::current_exe()?;
+    /// Starts a zygote: `command` is the program and arguments that run [`serve`] (the
+    /// binary's hidden subcommand with the worker's limits); it is started with a clean
+    /// environment, the request channel as its standard input, and no standard output.
+    pub fn spawn(mut command: std::process::Command) -> std::io::Result<Zygote> {
         let (ours, theirs) = UnixDatagram::pair()?;
-        let mut cmd = std::process::Command::new(exe);
-        if let Some(l) = limits_file {
-            cmd.arg("--limits").arg(l);
-        }
-        cmd.arg("core-zygote")
-            .arg("--address-space-mb")
-            .arg(worker.address_space_mb.to_string())
-            .arg("--cpu-seconds")
-            .arg(worker.cpu_seconds.to_string())
-            .arg("--open-files")
-            .arg(worker.open_files.to_string());
-        if worker.isolate_network {
-            cmd.arg("--isolate-network");
-        }
-        let process = cmd
+        let process = command
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -102,11 +89,7 @@ impl Zygote {
     }
 
     /// Forks a worker that reads `object` and writes its frames to `output`.
-    pub(crate) fn start(
-        &mut self,
-        object: &std::fs::File,
-        output: OwnedFd,
-    ) -> std::io::Result<Worker> {
+    pub fn start(&mut self, object: &std::fs::File, output: OwnedFd) -> std::io::Result<Worker> {
         let fds = [object.as_fd(), output.as_fd()];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
         let mut control = SendAncillaryBuffer::new(&mut space);
@@ -132,7 +115,7 @@ impl Zygote {
     }
 
     /// The worker's wait status, once it has ended; `None` when the deadline passes first.
-    pub(crate) fn wait(&mut self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    pub fn wait(&mut self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
         match self.answer(deadline) {
             Ok((b'X', status)) => Ok(Some(ExitStatus::from_raw(status))),
             Ok(_) => Err(std::io::Error::other("the zygote answered out of turn")),
@@ -143,7 +126,7 @@ impl Zygote {
 
     /// Kills a worker (it is the zygote's child: the zygote has not reaped it before it answers
     /// with its status, so the id still names it) and waits for its status.
-    pub(crate) fn kill(&mut self, worker: Worker) -> std::io::Result<ExitStatus> {
+    pub fn kill(&mut self, worker: Worker) -> std::io::Result<ExitStatus> {
         let _ = kill_process(worker.pid, Signal::KILL);
         match self.answer(Instant::now() + FORK_ANSWER)? {
             (b'X', status) => Ok(ExitStatus::from_raw(status)),
@@ -180,11 +163,25 @@ impl Drop for Zygote {
     }
 }
 
-/// `sluis core-zygote` (internal): serves fork requests on standard input until it closes.
-pub(crate) fn serve(args: &WorkerArgs, limits: &sluis_scan::Limits) -> Result<(), crate::Failure> {
+/// Why a zygote stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZygoteError {
+    /// The request channel failed.
+    #[error("request channel: {0}")]
+    Channel(rustix::io::Errno),
+    /// A worker could not be waited for.
+    #[error("waitpid: {0}")]
+    Wait(std::io::Error),
+}
+
+/// The zygote (the binary's `sluis core-zygote`): serves fork requests on standard input until
+/// it closes. Each worker sanitises one object under `worker`'s limits and exits: 0 sanitised,
+/// [`EXIT_REFUSED`] refused, otherwise [`WorkerError::exit_code`].
+pub fn serve(worker: &WorkerLimits, limits: &sluis_scan::Limits) -> Result<(), ZygoteError> {
     // Ends with the pipeline thread that started it (and with it the core).
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    let network_isolated = args.isolate_network && crate::core::isolate_network();
+    let network_isolated = worker.isolate_network && body::isolate_network();
     // The channel is standard input itself, so that the worker's standard input replaces it.
     let stdin = std::io::stdin();
     let channel = stdin.as_fd();
@@ -208,7 +205,7 @@ pub(crate) fn serve(args: &WorkerArgs, limits: &sluis_scan::Limits) -> Result<()
             Ok(r) if r.bytes == 0 => return Ok(()),
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(crate::Failure::env(anyhow::anyhow!("request channel: {e}"))),
+            Err(e) => return Err(ZygoteError::Channel(e)),
         }
         let (Some(output), Some(object), None) = (fds.pop(), fds.pop(), fds.pop()) else {
             // Not a request the core sends: say so and wait for the next.
@@ -218,16 +215,12 @@ pub(crate) fn serve(args: &WorkerArgs, limits: &sluis_scan::Limits) -> Result<()
         match safe_fork::fork() {
             Ok(None) => {
                 // The worker: the object replaces the request channel as standard input.
-                let code = match worker(object, output, args, limits, network_isolated) {
-                    Ok(()) => 0,
-                    Err(crate::Failure::Refused { .. }) => 1,
-                    Err(crate::Failure::Environment(e)) => {
-                        eprintln!("sluis core-zygote: worker: {e:#}");
-                        3
-                    }
+                let code = match run_worker(object, output, worker, limits, network_isolated) {
+                    Ok(false) => 0,
+                    Ok(true) => EXIT_REFUSED,
                     Err(e) => {
-                        eprintln!("sluis core-zygote: worker: {e:?}");
-                        4
+                        eprintln!("sluis core-zygote: worker: {e}");
+                        e.exit_code()
                     }
                 };
                 std::process::exit(code);
@@ -236,9 +229,7 @@ pub(crate) fn serve(args: &WorkerArgs, limits: &sluis_scan::Limits) -> Result<()
                 drop((object, output));
                 let pid = i32::try_from(child.pid()).unwrap_or(i32::MAX);
                 reply(channel, b'P', pid)?;
-                let status = child
-                    .join()
-                    .map_err(|e| crate::Failure::env(anyhow::anyhow!("waitpid: {e}")))?;
+                let status = child.join().map_err(ZygoteError::Wait)?;
                 reply(channel, b'X', status.into_raw())?;
             }
             Err(e) => reply(channel, b'E', e.raw_os_error().unwrap_or(0))?,
@@ -246,30 +237,29 @@ pub(crate) fn serve(args: &WorkerArgs, limits: &sluis_scan::Limits) -> Result<()
     }
 }
 
-fn reply(channel: std::os::fd::BorrowedFd<'_>, kind: u8, value: i32) -> Result<(), crate::Failure> {
+fn reply(channel: std::os::fd::BorrowedFd<'_>, kind: u8, value: i32) -> Result<(), ZygoteError> {
     let v = value.to_le_bytes();
     rustix::io::write(channel, &[kind, v[0], v[1], v[2], v[3]])
         .map(drop)
-        .map_err(|e| crate::Failure::env(anyhow::anyhow!("request channel: {e}")))
+        .map_err(ZygoteError::Channel)
 }
 
 /// The forked worker: standard input and output become the object and the pipe, then the
-/// limits apply and the sanitiser runs.
-fn worker(
+/// limits apply and the sanitiser runs. Returns whether it refused the object.
+fn run_worker(
     object: OwnedFd,
     output: OwnedFd,
-    args: &WorkerArgs,
+    worker: &WorkerLimits,
     limits: &sluis_scan::Limits,
     network_isolated: bool,
-) -> Result<(), crate::Failure> {
-    let env =
-        |what: &str, e: rustix::io::Errno| crate::Failure::env(anyhow::anyhow!("{what}: {e}"));
+) -> Result<bool, WorkerError> {
+    let setup = |what: &'static str| move |source| WorkerError::Setup { what, source };
     // Dies with the zygote.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| env("parent death signal", e))?;
+        .map_err(setup("parent death signal"))?;
     // The object replaces the request channel as standard input, so no worker holds the channel.
-    rustix::stdio::dup2_stdin(&object).map_err(|e| env("standard input", e))?;
-    rustix::stdio::dup2_stdout(&output).map_err(|e| env("standard output", e))?;
+    rustix::stdio::dup2_stdin(&object).map_err(setup("standard input"))?;
+    rustix::stdio::dup2_stdout(&output).map_err(setup("standard output"))?;
     drop(output);
-    crate::core::sanitise_worker(object.into(), args, limits, network_isolated)
+    body::sanitise(object.into(), worker, limits, network_isolated)
 }
