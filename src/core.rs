@@ -41,10 +41,18 @@ pub(crate) struct CoreFile {
     #[serde(default)]
     worker: WorkerLimits,
     /// The analyst workstation, served from this process over the same open vault.
-    workstation: Option<crate::serve::Workstation>,
+    workstation: Option<sluis_server::workstation::Workstation>,
 }
 
-fn load(args: &Args) -> Result<(sluis_core::Config, Option<crate::serve::Workstation>), Failure> {
+fn load(
+    args: &Args,
+) -> Result<
+    (
+        sluis_core::Config,
+        Option<sluis_server::workstation::Workstation>,
+    ),
+    Failure,
+> {
     let file: CoreFile = load_toml(&args.config)?;
     let mut cfg = sluis_core::Config {
         link: file.link,

@@ -5,18 +5,12 @@
 //! exports them. Every line is checked; one bad line refuses the whole file, with the line
 //! number and the reason of each bad line, and nothing is imported.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use sluis_server::desk::{Declaration, Desk};
+use sluis_server::desk::{Declaration, DeclarationsError, Desk, read_declarations};
 
 use crate::failure::Failure;
-
-/// The largest file imported.
-const MAX_FILE: u64 = 256 << 20;
-/// The longest line.
-const MAX_LINE: usize = 1 << 20;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -48,51 +42,12 @@ fn desk(vault: &Path) -> Result<Desk, Failure> {
     Desk::open(vault).map_err(Failure::env)
 }
 
-/// Reads and checks every line; all declarations, or every problem with its line number.
+/// Reads and checks every line (see `sluis_server::desk::read_declarations`).
 pub(crate) fn read(file: &Path) -> Result<Vec<Declaration>, Failure> {
-    let f = std::fs::File::open(file)
-        .map_err(|e| Failure::env(anyhow::anyhow!("{}: {e}", file.display())))?;
-    if f.metadata().map(|m| m.len()).unwrap_or(0) > MAX_FILE {
-        return Err(Failure::Usage(format!(
-            "{}: larger than {} MiB; split it",
-            file.display(),
-            MAX_FILE >> 20
-        )));
-    }
-    let mut reader = std::io::BufReader::new(f);
-    let (mut out, mut bad) = (Vec::new(), Vec::new());
-    let mut line = Vec::new();
-    for n in 1.. {
-        line.clear();
-        // Bounded: a line longer than the limit is read no further than the limit.
-        let got =
-            std::io::Read::take(&mut reader, MAX_LINE as u64 + 1).read_until(b'\n', &mut line)?;
-        if got == 0 {
-            break;
-        }
-        if line.len() > MAX_LINE {
-            bad.push(format!("line {n}: longer than {MAX_LINE} bytes"));
-            break;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Declaration>(&line) {
-            Ok(d) => match d.check() {
-                Ok(()) => out.push(d),
-                Err(e) => bad.push(format!("line {n}: {e}")),
-            },
-            Err(e) => bad.push(format!("line {n}: {e}")),
-        }
-    }
-    if !bad.is_empty() {
-        return Err(Failure::Usage(format!(
-            "{}: nothing imported:\n  {}",
-            file.display(),
-            bad.join("\n  ")
-        )));
-    }
-    Ok(out)
+    read_declarations(file).map_err(|e| match e {
+        DeclarationsError::Io(e) => Failure::env(anyhow::anyhow!("{}: {e}", file.display())),
+        e => Failure::Usage(format!("{}: {e}", file.display())),
+    })
 }
 
 pub(crate) fn run(cmd: Command) -> Result<(), Failure> {

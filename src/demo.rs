@@ -293,7 +293,7 @@ pub(crate) fn run(args: &Args, limits: &Limits) -> Result<(), Failure> {
     // The demo's own vault, served from this process until Ctrl-C.
     let vault = std::sync::Arc::new(vault);
     let stop = crate::service::stop_on_signal();
-    let mut w = crate::serve::Workstation {
+    let mut w = sluis_server::workstation::Workstation {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8443)),
         tls_cert: None,
         tls_key: None,

@@ -83,7 +83,7 @@ enum Command {
     /// Customs declarations the workstation shows beside the scans: import, show.
     #[command(subcommand, after_help = EXIT_CODES)]
     Declaration(declaration::Command),
-    /// The workstation's local accounts: add, list, disable.
+    /// The workstation's local accounts: add, list, disable, enable, change of role.
     #[command(subcommand, after_help = EXIT_CODES)]
     User(user::Command),
     /// The enclave watch: traffic against the allow-list policy, alerts as EVE JSON and syslog.

@@ -99,30 +99,12 @@ fn operator() -> String {
 /// it. Either way the change is never without its record: an entry still waiting is written by
 /// whoever next holds the vault.
 fn see_logged(vault: &Path, accounts: &Accounts, change: i64) -> Result<(), Failure> {
-    match sluis_vault::Vault::open(vault) {
-        Ok(v) => {
-            sluis_server::users::log_account_changes(accounts, &v).map_err(Failure::env)?;
-        }
-        Err(sluis_vault::VaultError::InUse(_)) => {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if accounts
-                    .change_by_id(change)
-                    .map_err(account_failure)?
-                    .is_some_and(|c| c.record.is_some())
-                {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        }
-        Err(e) => return Err(crate::vault::vault_failure(e)),
-    }
-    match accounts
-        .change_by_id(change)
-        .map_err(account_failure)?
-        .and_then(|c| c.record)
-    {
+    let record =
+        sluis_server::users::record_change(vault, accounts, change).map_err(|e| match e {
+            sluis_server::users::ChangeLogError::Vault(v) => crate::vault::vault_failure(v),
+            e => Failure::env(e),
+        })?;
+    match record {
         Some(index) => println!("logged as audit record {index}"),
         None => println!(
             "the running service holding the vault writes its audit record (change {change} waits in the accounts' outbox)"
@@ -131,8 +113,6 @@ fn see_logged(vault: &Path, accounts: &Accounts, change: i64) -> Result<(), Fail
     Ok(())
 }
 
-/// Makes a change to an account as the operating-system account that ran the command, says
-/// so, and sees it to its audit record.
 fn change(
     vault: &Path,
     name: &str,

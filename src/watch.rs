@@ -214,13 +214,9 @@ fn learn_cmd(pcap: &Path, out: &Path) -> Result<(), Failure> {
 
 fn watch(args: &RunArgs) -> Result<(), Failure> {
     let policy = read_policy(&args.policy)?;
-    if !policy.accepted {
-        return Err(Failure::Usage(format!(
-            "{} is not accepted: a learned or edited policy must be reviewed by a person, who then \
-             sets `accepted = true`",
-            args.policy.display()
-        )));
-    }
+    policy
+        .require_accepted()
+        .map_err(|e| Failure::Usage(format!("{} is {e}", args.policy.display())))?;
     let sensor = policy.sensor.clone();
     let capture_name = args.pcap.as_ref().map(|p| p.display().to_string());
     let mut eve = match &args.eve {

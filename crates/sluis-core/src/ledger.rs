@@ -31,7 +31,7 @@ type SaverSlot = std::sync::Arc<(std::sync::Mutex<(Option<Ledger>, bool)>, std::
 
 /// Writes the ledger off the receiver's thread: the receiver hands over a copy whenever it
 /// changes and goes on receiving; a thread writes the newest copy (fsynced), at most once per
-/// [`LEDGER_EVERY`], coalescing those that arrive meanwhile. Each write replaces the file (a new
+/// `LEDGER_EVERY` (100 ms), coalescing those that arrive meanwhile. Each write replaces the file (a new
 /// inode, the old one freed): on ext4 without a journal every freed inode is skipped by the
 /// next allocations for minutes (`recently_deleted`), so that writing the ledger on every change
 /// (about two per scan) made each new blob's inode cost more; the profile of the intake

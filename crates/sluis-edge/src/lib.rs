@@ -1,7 +1,7 @@
 //! The scanner enclave's end of the sluis lock.
 //!
 //! The edge accepts scans by DICOM C-STORE from an allow-list of scanners ([`dimse::scp`]) and
-//! from a drop folder ([`drop`]), writes each to its spool (fsynced) under a new id with a
+//! from a drop folder ([`drop_folder`]), writes each to its spool (fsynced) under a new id with a
 //! typed [`sluis_link::ObjectMeta`], and sends the spool over the one-way link with heartbeats
 //! and manifests ([`send`]). It parses nothing beyond DIMSE command sets and sizes: the
 //! untrusted side stays small, and it depends on neither the vault nor the transparency log.
@@ -21,7 +21,7 @@
 pub mod clock;
 pub mod config;
 pub mod dimse;
-pub mod drop;
+pub mod drop_folder;
 pub mod error;
 pub mod send;
 
@@ -66,7 +66,7 @@ pub fn run(
         let max = cfg.edge.max_object_bytes;
         eprintln!("sluis edge: watching drop folder {}", d.dir.display());
         threads.push(std::thread::spawn(move || {
-            drop::watch(&d, max, &spool, &metrics, &stop);
+            drop_folder::watch(&d, max, &spool, &metrics, &stop);
         }));
     }
     eprintln!(

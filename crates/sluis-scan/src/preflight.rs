@@ -1,7 +1,8 @@
 //! The bounded structure check: a sans-I/O walk over the raw bytes, before dicom-rs sees any.
 //!
-//! dicom-rs is not hardened against hostile files (see `DESIGN.md` §4: deep nesting overflows its
-//! stack, a 4 GB length makes it allocate 4 GB, a deflate bomb is inflated fully). So every input
+//! dicom-rs is not hardened against hostile files (measured with dicom-object 0.10.1: a
+//! 20,000-deep nested sequence overflows its stack and aborts the process, a 4 GB length makes
+//! it allocate 4 GB, a deflate bomb is inflated fully into memory). So every input
 //! is walked here first, by code that:
 //!
 //! * holds one cursor over `&[u8]` and checks every length against the bytes that remain before

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::desk::{Annotation, Desk};
-use crate::http::{ApiError, AppState, Authenticated, need};
+use crate::kernel::{ApiError, AppState, Authenticated, need};
 use crate::scans::live_row;
 
 async fn with_desk<T: Send + 'static>(

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sluis_audit::record::AuditRecord;
 
-use crate::http::{ApiError, AppState, Authenticated, need};
+use crate::kernel::{ApiError, AppState, Authenticated, need};
 use crate::scans::{vault_error, with_vault};
 
 /// Most log entries one search reads; a search that reads this many without filling its page

@@ -557,3 +557,65 @@ impl Desk {
         Ok(n == 1)
     }
 }
+/// The largest declarations file read.
+pub const MAX_DECLARATIONS_FILE: u64 = 256 << 20;
+/// The longest line of one.
+const MAX_DECLARATION_LINE: usize = 1 << 20;
+
+/// Why a declarations file was not read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeclarationsError {
+    /// Larger than [`MAX_DECLARATIONS_FILE`].
+    #[error("larger than {} MiB; split it", MAX_DECLARATIONS_FILE >> 20)]
+    TooLarge,
+    /// Lines that are not declarations: each with its number and why. Nothing was read.
+    #[error("nothing imported:\n  {}", .0.join("\n  "))]
+    Lines(Vec<String>),
+    /// The file could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads and checks a file of declarations (JSON Lines, as the authority's declaration system
+/// exports them): all of them, or every bad line with its number and why. Bounded: the file
+/// by [`MAX_DECLARATIONS_FILE`], each line by 1 MiB.
+pub fn read_declarations(file: &Path) -> Result<Vec<Declaration>, DeclarationsError> {
+    use std::io::BufRead as _;
+    let f = std::fs::File::open(file)?;
+    if f.metadata().map(|m| m.len()).unwrap_or(0) > MAX_DECLARATIONS_FILE {
+        return Err(DeclarationsError::TooLarge);
+    }
+    let mut reader = std::io::BufReader::new(f);
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        // Bounded: a line longer than the limit is read no further than the limit.
+        let limit = u64::try_from(MAX_DECLARATION_LINE).unwrap_or(u64::MAX) + 1;
+        let got = std::io::Read::take(&mut reader, limit).read_until(b'\n', &mut line)?;
+        if got == 0 {
+            break;
+        }
+        if line.len() > MAX_DECLARATION_LINE {
+            bad.push(format!(
+                "line {n}: longer than {MAX_DECLARATION_LINE} bytes"
+            ));
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Declaration>(&line) {
+            Ok(d) => match d.check() {
+                Ok(()) => out.push(d),
+                Err(e) => bad.push(format!("line {n}: {e}")),
+            },
+            Err(e) => bad.push(format!("line {n}: {e}")),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(DeclarationsError::Lines(bad));
+    }
+    Ok(out)
+}

@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::{ApiError, AppState, Authenticated, need};
+use crate::kernel::{ApiError, AppState, Authenticated, need};
 use crate::scans::{scan_id, vault_error, with_vault};
 
 /// What an export asks.

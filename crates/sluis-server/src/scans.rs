@@ -21,7 +21,7 @@ use std::sync::PoisonError;
 
 use crate::accounts::Role;
 use crate::desk::Comment;
-use crate::http::{ApiError, AppState, Authenticated, need};
+use crate::kernel::{ApiError, AppState, Authenticated, need};
 
 /// Vault scan ids are `s-` and 32 lower-case hex digits; anything else (a path, a traversal, a
 /// quarantine id) is not one.

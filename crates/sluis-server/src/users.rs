@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::accounts::{AccountError, Accounts, Role};
-use crate::http::{ApiError, AppState, Authenticated, need, wall_clock};
+use crate::kernel::{ApiError, AppState, Authenticated, need, wall_clock};
 
 fn account_error(e: AccountError) -> ApiError {
     match e {
@@ -64,6 +64,41 @@ pub fn log_account_changes(
         done.push((c.id, index));
     }
     Ok(done)
+}
+
+/// How long a change made outside the process that holds the vault waits for that process to
+/// write its record (it drains the outbox once a second).
+pub const HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sees that change `change` (made by a tool that is not serving, such as `sluis user`) gets
+/// its record: if no process holds the vault in `vault_dir`, this writes the outbox's records
+/// itself; if one does (a core or a workstation), it waits up to [`HOLDER_WAIT`] for that
+/// process to. Returns the record's log index, or `None` while it still waits in the outbox
+/// (the holder writes it; nothing is lost).
+pub fn record_change(
+    vault_dir: &std::path::Path,
+    accounts: &Accounts,
+    change: i64,
+) -> Result<Option<u64>, ChangeLogError> {
+    match sluis_vault::Vault::open(vault_dir) {
+        Ok(v) => {
+            log_account_changes(accounts, &v)?;
+        }
+        Err(sluis_vault::VaultError::InUse(_)) => {
+            let deadline = std::time::Instant::now() + HOLDER_WAIT;
+            while std::time::Instant::now() < deadline {
+                if accounts
+                    .change_by_id(change)?
+                    .is_some_and(|c| c.record.is_some())
+                {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(accounts.change_by_id(change)?.and_then(|c| c.record))
 }
 
 /// Applies `change` to the accounts (with its outbox entry, in one transaction), then writes its

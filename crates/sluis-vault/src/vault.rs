@@ -439,7 +439,8 @@ impl Vault {
         Ok(vault)
     }
 
-    /// Opens a vault: takes its lock (waiting for another process to finish), checks every key
+    /// Opens a vault: takes its lock (refused with [`VaultError::InUse`] at once while another
+    /// process holds it: a vault is held by one process), checks every key
     /// against the index and the log, and finishes any operation a crash interrupted.
     pub fn open(dir: &Path) -> Result<Vault, VaultError> {
         let layout = Layout {

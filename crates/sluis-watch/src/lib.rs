@@ -27,4 +27,4 @@ pub mod sink;
 
 pub use alert::{Alert, Rule};
 pub use detect::{FlowRecord, Stats, Watch};
-pub use policy::{Policy, PolicyError, PolicyErrors};
+pub use policy::{NotAccepted, Policy, PolicyError, PolicyErrors};

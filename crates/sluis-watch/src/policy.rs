@@ -277,7 +277,24 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A policy no person has accepted: the watch does not run on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not accepted: a learned or edited policy must be reviewed by a person, who then sets `accepted = true`"
+)]
+pub struct NotAccepted;
+
 impl Policy {
+    /// Refuses a policy that no person has accepted (`accepted = true`): a policy learned from
+    /// traffic, or edited, is not trusted until someone has reviewed it.
+    pub fn require_accepted(&self) -> Result<(), NotAccepted> {
+        if self.accepted {
+            Ok(())
+        } else {
+            Err(NotAccepted)
+        }
+    }
+
     /// Parses and checks a policy, reporting every error by line.
     pub fn parse(text: &str) -> Result<Policy, PolicyErrors> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| {

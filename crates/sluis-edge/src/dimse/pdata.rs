@@ -406,7 +406,12 @@ fn skip<W: Wire>(wire: &mut W, mut n: usize, deadline: Instant) -> Result<(), Wi
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::super::command::{STATUS_SUCCESS, parse_command, store_rq};
     use super::super::part10::file_meta;
