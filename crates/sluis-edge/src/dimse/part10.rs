@@ -94,7 +94,14 @@ pub fn file_meta(file: &[u8]) -> Result<FileMeta, Part10Error> {
         data_start: PREFIX,
     };
     let mut rest = file.get(PREFIX..).unwrap_or_default();
+    // The group ends where (0002,0000) says, not at the first element of another group: a
+    // data set may itself begin with group 0002 elements (which PS3.10 forbids, and a hostile
+    // scanner sends), and those are the data set's, not the head's.
+    let mut group_end: Option<usize> = None;
     while let Some((head, tail)) = rest.split_first_chunk::<8>() {
+        if group_end == Some(m.data_start) {
+            break;
+        }
         let [g0, g1, e0, e1, v0, v1, s0, s1] = *head;
         if u16::from_le_bytes([g0, g1]) != 2 {
             break;
@@ -115,6 +122,20 @@ pub fn file_meta(file: &[u8]) -> Result<FileMeta, Part10Error> {
             .trim_end_matches(['\0', ' '])
             .to_string();
         match element {
+            0x0000 if m.data_start == PREFIX => {
+                let len = value
+                    .first_chunk::<4>()
+                    .map(|l| u32::from_le_bytes(*l))
+                    .and_then(|l| usize::try_from(l).ok())
+                    .ok_or(Part10Error::Truncated)?;
+                let end = file
+                    .len()
+                    .saturating_sub(after.len())
+                    .checked_add(len)
+                    .filter(|&e| e <= file.len())
+                    .ok_or(Part10Error::Truncated)?;
+                group_end = Some(end);
+            }
             0x0002 => m.sop_class = text,
             0x0003 => m.sop_instance = text,
             0x0010 => m.transfer_syntax = text,
@@ -145,6 +166,16 @@ mod tests {
         assert_eq!(m.sop_instance, "1.2.3");
         assert_eq!(m.transfer_syntax, "1.2.840.10008.1.2.1");
         assert_eq!(m.data_start, at);
+        // A data set that begins with group 0002 elements of its own (a hostile scanner's)
+        // is the data set's: the head ends where its group length says.
+        let mut g = part10_header("1.2.3", "1.2.4", "1.2.840.10008.1.2.1");
+        let head = g.len();
+        g.extend_from_slice(b"\x02\x00\x10\x00UI\x06\x001.2.5\0\x08\x00\x16\x00");
+        let m = file_meta(&g).unwrap();
+        assert_eq!(
+            (m.data_start, m.transfer_syntax.as_str()),
+            (head, "1.2.840.10008.1.2.1")
+        );
         for cut in [0, 100, 140, at - 3] {
             assert!(file_meta(&f[..cut]).is_err() || cut >= 132, "cut {cut}");
         }
