@@ -418,7 +418,7 @@ fn enclave_watch(out: &Path) -> Result<(), Failure> {
     let mut watch = sluis_watch::Watch::new(policy);
     let mut by_rule: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut failure = None;
-    sluis_watch::run::capture_file(&pcap, &mut watch, &mut |a| {
+    sluis_watch::run::capture_file(&pcap, &mut watch, &mut |a: &sluis_watch::Alert| {
         *by_rule.entry(a.rule.id()).or_default() += 1;
         if let Err(e) = eve.write(a) {
             failure.get_or_insert(e);

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use prometheus_client::registry::Registry;
-use sluis_watch::sink::{EveWriter, Metrics, Syslog};
-use sluis_watch::{Alert, Policy, Watch, capture, learn, run};
+use sluis_watch::sink::{EveWriter, Metrics, Outputs, Syslog};
+use sluis_watch::{Policy, Watch, capture, learn, run};
 
 use crate::failure::Failure;
 use crate::service;
@@ -219,7 +219,7 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Usage(format!("{} is {e}", args.policy.display())))?;
     let sensor = policy.sensor.clone();
     let capture_name = args.pcap.as_ref().map(|p| p.display().to_string());
-    let mut eve = match &args.eve {
+    let eve = match &args.eve {
         Some(p) => Some(
             EveWriter::create(p, &sensor, capture_name.as_deref())
                 .with_context(|| format!("open {}", p.display()))
@@ -227,7 +227,7 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let mut syslog = match (&args.syslog, &args.syslog_ca) {
+    let syslog = match (&args.syslog, &args.syslog_ca) {
         (Some(addr), None) => Some(Syslog::tcp(addr, &sensor).map_err(Failure::env)?),
         (Some(addr), Some(ca)) => {
             let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
@@ -245,38 +245,12 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
         Some(addr) => Some(service::serve_metrics(addr, registry, stop.clone())?),
         None => None,
     };
+    let mut out = Outputs::new(eve, syslog, Some(metrics), print);
     let mut watch = Watch::new(policy);
-    watch.attach_metrics(metrics);
-    let mut failure: Option<std::io::Error> = None;
-    let mut count = 0u64;
-    let mut on_alert = |a: &Alert| {
-        count += 1;
-        if print {
-            println!(
-                "{} {} {}",
-                sluis_watch::eve::timestamp(a.ts),
-                a.rule.id(),
-                a.message
-            );
-        }
-        let mut out = || -> std::io::Result<()> {
-            if let Some(e) = eve.as_mut() {
-                e.write(a)?;
-            }
-            if let Some(s) = syslog.as_mut() {
-                s.send(a)?;
-            }
-            Ok(())
-        };
-        if let Err(e) = out() {
-            failure.get_or_insert(e);
-        }
-    };
     if let Some(pcap) = &args.pcap {
-        run::capture_file(pcap, &mut watch, &mut on_alert)
-            .map_err(|e| Failure::Usage(e.to_string()))?;
+        run::capture_file(pcap, &mut watch, &mut out).map_err(|e| Failure::Usage(e.to_string()))?;
     } else if let Some(iface) = &args.interface {
-        run::live(iface, &mut watch, &stop, &mut on_alert)
+        run::live(iface, &mut watch, &stop, &mut out)
             .with_context(|| format!("capture on {iface}"))
             .map_err(Failure::Environment)?;
     } else if let Some(addr) = args.ipfix {
@@ -284,25 +258,18 @@ fn watch(args: &RunArgs) -> Result<(), Failure> {
             .with_context(|| format!("bind {addr}"))
             .map_err(Failure::Environment)?;
         let idle = args.idle_exit.map(std::time::Duration::from_secs);
-        let c = run::collect(&socket, &mut watch, &stop, idle, &mut on_alert)?;
+        let c = run::collect(&socket, &mut watch, &stop, idle, &mut out)?;
         eprintln!(
             "sluis watch: {} flow records ({} datagrams unparsed, {} records skipped, exporter table reset {} times)",
             watch.stats.flow_records, c.errors, c.skipped, c.exporter_resets
         );
     }
-    if let Some(e) = eve.as_mut() {
-        e.flush()?;
-    }
-    if let Some(s) = syslog.as_mut() {
-        s.flush()?;
-    }
-    if let Some(e) = failure {
-        return Err(Failure::Environment(anyhow::anyhow!("writing alerts: {e}")));
-    }
+    out.finish()
+        .map_err(|e| Failure::Environment(anyhow::anyhow!("writing alerts: {e}")))?;
     let s = &watch.stats;
     eprintln!(
-        "sluis watch: {} frames, {} flows ({} evicted), {count} alerts, {} undecoded",
-        s.frames, s.flows, s.flows_evicted, s.undecoded
+        "sluis watch: {} frames, {} flows ({} evicted), {} alerts, {} undecoded",
+        s.frames, s.flows, s.flows_evicted, out.count, s.undecoded
     );
     Ok(())
 }

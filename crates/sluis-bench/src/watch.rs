@@ -204,8 +204,10 @@ fn quality(dir: &Path, quick: bool) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut watch = Watch::new(policy);
     let mut alerts = Vec::new();
-    run::capture_file(&pcap, &mut watch, &mut |a| alerts.push(a.clone()))
-        .context("labelled capture")?;
+    run::capture_file(&pcap, &mut watch, &mut |a: &sluis_watch::Alert| {
+        alerts.push(a.clone())
+    })
+    .context("labelled capture")?;
     std::fs::remove_file(&pcap)?;
     println!(
         "quality: {} h, {} frames, {} benign connections, {} labels",

@@ -10,7 +10,8 @@
 //!
 //! * [`beacon`]: RITA-style beacon scoring (Bowley skew, MAD, hourly histogram).
 //! * [`dns`]: name-service queries and DNS-tunnelling statistics.
-//! * [`sink`]: where alerts go (EVE file, syslog over TCP or TLS, metrics).
+//! * [`sink`]: where alerts go (EVE file, syslog over TCP or TLS, metrics) and the counters
+//!   are exported; the engine only counts.
 
 pub mod alert;
 pub mod beacon;

@@ -7,8 +7,47 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::alert::Alert;
 use crate::capture::{self, CaptureError, Micros, Record};
-use crate::detect::Watch;
+use crate::detect::{Stats, Watch};
 use crate::ipfix::Collector;
+
+/// What a loop hands out as it drives the engine: every alert as it is raised, and the engine's
+/// counters about once a second (of input time for a file, of wall time for a live input) and
+/// at the end. A closure over alerts is an observer that ignores the counters.
+pub trait Observer {
+    /// One alert, in the order raised.
+    fn alert(&mut self, alert: &Alert);
+    /// The counters and the number of flows in the table now.
+    fn stats(&mut self, _stats: &Stats, _live_flows: usize) {}
+}
+
+impl<F: FnMut(&Alert)> Observer for F {
+    fn alert(&mut self, alert: &Alert) {
+        self(alert);
+    }
+}
+
+const SECOND: Micros = 1_000_000;
+
+/// Hands out what the engine has raised and, when a second has passed since `last` on the
+/// clock `now`, its counters.
+fn report(watch: &mut Watch, observer: &mut impl Observer, now: Micros, last: &mut Micros) {
+    for a in watch.alerts() {
+        observer.alert(&a);
+    }
+    if now.saturating_sub(*last) >= SECOND {
+        *last = now;
+        observer.stats(&watch.stats, watch.live_flows());
+    }
+}
+
+/// The end of an input: the last beacon pass, its alerts, the final counters.
+fn finish(watch: &mut Watch, observer: &mut impl Observer) {
+    watch.finish();
+    for a in watch.alerts() {
+        observer.alert(&a);
+    }
+    observer.stats(&watch.stats, watch.live_flows());
+}
 
 fn now_micros() -> Micros {
     SystemTime::now()
@@ -29,23 +68,20 @@ pub fn feed(watch: &mut Watch, record: Record<'_>) {
     }
 }
 
-/// Reads a pcap or pcapng file through the engine, handing every alert to `on_alert` as it is
+/// Reads a pcap or pcapng file through the engine, handing every alert to `observer` as it is
 /// raised, then scores beacons over the whole capture. Returns the number of frames.
 pub fn capture_file(
     path: &Path,
     watch: &mut Watch,
-    on_alert: &mut impl FnMut(&Alert),
+    observer: &mut impl Observer,
 ) -> Result<u64, CaptureError> {
+    let mut last = Micros::MIN / 2;
     let frames = capture::read_file(path, |record| {
         feed(watch, record);
-        for a in watch.alerts() {
-            on_alert(&a);
-        }
+        let now = watch.input_time().unwrap_or(0);
+        report(watch, observer, now, &mut last);
     })?;
-    watch.finish();
-    for a in watch.alerts() {
-        on_alert(&a);
-    }
+    finish(watch, observer);
     Ok(frames)
 }
 
@@ -54,7 +90,7 @@ pub fn live(
     interface: &str,
     watch: &mut Watch,
     stop: &AtomicBool,
-    on_alert: &mut impl FnMut(&Alert),
+    observer: &mut impl Observer,
 ) -> std::io::Result<()> {
     if interface.is_empty() || interface.contains('/') || interface.len() > 15 {
         return Err(std::io::Error::new(
@@ -66,6 +102,7 @@ pub fn live(
     let drops_at_start = interface_drops(interface);
     let mut last_beacon = now_micros();
     let mut last_second = 0;
+    let mut last_stats = Micros::MIN / 2;
     while !stop.load(Ordering::Relaxed) {
         let mut sink = |record: Record<'_>| feed(watch, record);
         // A burst is read whole before the clock work below.
@@ -88,14 +125,9 @@ pub fn live(
             watch.finish();
             last_beacon = now;
         }
-        for a in watch.alerts() {
-            on_alert(&a);
-        }
+        report(watch, observer, now, &mut last_stats);
     }
-    watch.finish();
-    for a in watch.alerts() {
-        on_alert(&a);
-    }
+    finish(watch, observer);
     Ok(())
 }
 
@@ -119,13 +151,14 @@ pub fn collect(
     watch: &mut Watch,
     stop: &AtomicBool,
     idle_exit: Option<Duration>,
-    on_alert: &mut impl FnMut(&Alert),
+    observer: &mut impl Observer,
 ) -> std::io::Result<Collector> {
     let mut collector = Collector::new();
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut buf = vec![0u8; 65_536];
     let mut last = None::<std::time::Instant>;
     let started = std::time::Instant::now();
+    let mut last_stats = Micros::MIN / 2;
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -135,7 +168,7 @@ pub fn collect(
                 collector.datagram(from, data, &mut |r| records.push(r));
                 watch.flow_batch(&records);
                 for a in watch.alerts() {
-                    on_alert(&a);
+                    observer.alert(&a);
                 }
             }
             Err(e)
@@ -154,9 +187,7 @@ pub fn collect(
             now,
             now.saturating_sub(i64::try_from(quiet.as_micros()).unwrap_or(0)),
         );
-        for a in watch.alerts() {
-            on_alert(&a);
-        }
+        report(watch, observer, now, &mut last_stats);
         if let (Some(idle), Some(t)) = (idle_exit, last)
             && t.elapsed() >= idle
         {
@@ -164,10 +195,7 @@ pub fn collect(
         }
     }
     watch.flush_flow_batch();
-    watch.finish();
-    for a in watch.alerts() {
-        on_alert(&a);
-    }
+    finish(watch, observer);
     Ok(collector)
 }
 
@@ -181,7 +209,7 @@ mod tests {
         assert!(interface_drops("no-such-if0").is_none());
         let mut watch = Watch::new(crate::Policy::default());
         let stop = AtomicBool::new(true);
-        let err = live("../etc", &mut watch, &stop, &mut |_| {}).unwrap_err();
+        let err = live("../etc", &mut watch, &stop, &mut |_: &Alert| {}).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

@@ -253,3 +253,82 @@ impl Metrics {
             .inc();
     }
 }
+
+/// Every alert to each configured sink, the counters to the metrics: the observer the CLI's
+/// loops drive. A sink that fails is remembered (the first error) and the others carry on, so
+/// one broken syslog connection does not stop the EVE file; [`Outputs::finish`] reports it.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// The EVE file, if any.
+    pub eve: Option<EveWriter<std::fs::File>>,
+    /// The syslog collector, if any.
+    pub syslog: Option<Syslog>,
+    /// The metrics the exporter serves, if any.
+    pub metrics: Option<Metrics>,
+    /// Also print each alert (time, rule, message) on standard output.
+    pub print: bool,
+    /// Alerts handed out so far.
+    pub count: u64,
+    failure: Option<std::io::Error>,
+}
+
+impl Outputs {
+    /// Alerts to these sinks (and printed when `print`), counters to `metrics`.
+    pub fn new(
+        eve: Option<EveWriter<std::fs::File>>,
+        syslog: Option<Syslog>,
+        metrics: Option<Metrics>,
+        print: bool,
+    ) -> Self {
+        Self {
+            eve,
+            syslog,
+            metrics,
+            print,
+            count: 0,
+            failure: None,
+        }
+    }
+
+    /// Flushes the sinks; the first error any of them had, if one did.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.eve.as_mut() {
+            e.flush()?;
+        }
+        if let Some(s) = self.syslog.as_mut() {
+            s.flush()?;
+        }
+        self.failure.take().map_or(Ok(()), Err)
+    }
+
+    fn write(&mut self, a: &Alert) -> std::io::Result<()> {
+        if let Some(e) = self.eve.as_mut() {
+            e.write(a)?;
+        }
+        if let Some(s) = self.syslog.as_mut() {
+            s.send(a)?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::run::Observer for Outputs {
+    fn alert(&mut self, a: &Alert) {
+        self.count = self.count.saturating_add(1);
+        if self.print {
+            println!("{} {} {}", eve::timestamp(a.ts), a.rule.id(), a.message);
+        }
+        if let Some(m) = &self.metrics {
+            m.alert(a);
+        }
+        if let Err(e) = self.write(a) {
+            self.failure.get_or_insert(e);
+        }
+    }
+
+    fn stats(&mut self, stats: &Stats, live_flows: usize) {
+        if let Some(m) = self.metrics.as_mut() {
+            m.update(stats, live_flows);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use sluis_watch::capture::{self, CaptureError, Record};
-use sluis_watch::{Policy, Watch, run};
+use sluis_watch::{Alert, Policy, Watch, run};
 
 /// The pcaps shipped inside crates this project depends on (read in place from Cargo's
 /// registry): pcap-parser's assets and netflow_parser's IPFIX capture.
@@ -41,7 +41,7 @@ fn real_captures_from_crate_sources_parse() {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let mut watch = Watch::new(empty_policy());
         let mut alerts = 0;
-        let result = run::capture_file(&f, &mut watch, &mut |_| alerts += 1);
+        let result = run::capture_file(&f, &mut watch, &mut |_: &Alert| alerts += 1);
         if name.starts_with("err-") {
             // pcap-parser's own "error" sample: a block larger than its test buffer. We either
             // read it (our buffer is larger) or say exactly what is wrong.
@@ -132,7 +132,7 @@ fn truncated_and_malformed_captures_say_what_is_wrong() {
         m[i] ^= 0xa5;
         let p = write("flip.pcap", &m);
         let mut watch = Watch::new(empty_policy());
-        let _ = run::capture_file(&p, &mut watch, &mut |_| {});
+        let _ = run::capture_file(&p, &mut watch, &mut |_: &Alert| {});
     }
     // A missing file names itself.
     let err = capture::read_file(Path::new("/nonexistent/x.pcap"), |_| {}).unwrap_err();
@@ -212,7 +212,7 @@ fn rules_of(capture: &[u8]) -> Vec<&'static str> {
     std::fs::write(&p, capture).unwrap();
     let mut watch = Watch::new(empty_policy());
     let mut rules = Vec::new();
-    run::capture_file(&p, &mut watch, &mut |a| rules.push(a.rule.id())).unwrap();
+    run::capture_file(&p, &mut watch, &mut |a: &Alert| rules.push(a.rule.id())).unwrap();
     rules
 }
 
@@ -304,7 +304,7 @@ fn a_blind_spell_is_found_at_every_capture_length() {
         let policy = Policy::parse(&sluis_synth::enclave::policy_toml(&spec, 20_000_000)).unwrap();
         let mut watch = Watch::new(policy);
         let mut silent = Vec::new();
-        run::capture_file(&pcap, &mut watch, &mut |a| {
+        run::capture_file(&pcap, &mut watch, &mut |a: &Alert| {
             if a.rule.id() == "sensor.silent" {
                 silent.push(a.clone());
             }

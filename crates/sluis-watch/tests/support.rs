@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 use sluis_synth::enclave::{self, Spec};
-use sluis_watch::{Policy, Watch, eve, run};
+use sluis_watch::{Alert, Policy, Watch, eve, run};
 
 /// A case: the generator's input, the policy, and where the capture goes.
 #[derive(serde::Deserialize)]
@@ -43,7 +43,7 @@ pub(crate) fn eve_events(pcap: &Path, policy: &str) -> Vec<Value> {
     let sensor = policy.sensor.clone();
     let mut watch = Watch::new(policy);
     let mut events = Vec::new();
-    run::capture_file(pcap, &mut watch, &mut |a| {
+    run::capture_file(pcap, &mut watch, &mut |a: &Alert| {
         events.push(eve::alert_event(a, &sensor, Some("capture.pcap")));
     })
     .unwrap();

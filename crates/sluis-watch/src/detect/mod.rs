@@ -34,7 +34,8 @@ const TABLE_CAP: usize = 1 << 16;
 /// Connection events kept per pair for beacon scoring (the latest).
 const SERIES_CAP: usize = 4096;
 
-/// Counters of the engine, also exported as metrics.
+/// Counters of the engine. The engine only counts; [`crate::run::Observer::stats`] hands them
+/// to whoever exports them (the CLI's Prometheus exporter, [`crate::sink::Metrics`]).
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
     /// Frames fed.
@@ -164,8 +165,6 @@ pub struct Watch {
     silent_alerted: bool,
     held: Vec<FlowRecord>,
     recent_macs: [Mac; 2],
-    metrics: Option<crate::sink::Metrics>,
-    metrics_at: Micros,
     recent_binds: [Option<(IpAddr, Mac)>; 2],
     out: Vec<Alert>,
     /// Counters.
@@ -207,27 +206,9 @@ impl Watch {
             silent_alerted: false,
             held: Vec::new(),
             recent_macs: [Mac::BROADCAST; 2],
-            metrics: None,
-            metrics_at: 0,
             recent_binds: [None, None],
             out: Vec::new(),
             stats: Stats::default(),
-        }
-    }
-
-    /// Keeps these metrics current: alerts as they are raised, counters once a second of
-    /// input time and at the end.
-    pub fn attach_metrics(&mut self, metrics: crate::sink::Metrics) {
-        self.metrics = Some(metrics);
-    }
-
-    fn update_metrics(&mut self, ts: Micros) {
-        if ts.saturating_sub(self.metrics_at) >= SECOND {
-            self.metrics_at = ts;
-            let live = self.flows.len();
-            if let Some(m) = self.metrics.as_mut() {
-                m.update(&self.stats, live);
-            }
         }
     }
 
@@ -258,9 +239,6 @@ impl Watch {
         }
         self.alerted.insert(key);
         self.stats.alerts = self.stats.alerts.saturating_add(1);
-        if let Some(m) = &self.metrics {
-            m.alert(&alert);
-        }
         self.out.push(alert);
     }
 
@@ -310,7 +288,6 @@ impl Watch {
         }
         self.last_ts = Some(ts);
         self.silent_alerted = false;
-        self.update_metrics(ts);
         if ts.saturating_sub(self.last_sweep) >= 10 * SECOND {
             self.sweep(ts);
             self.last_sweep = ts;
@@ -324,7 +301,6 @@ impl Watch {
     /// Wall-clock tick of a live capture: raises [`Rule::SensorSilent`] once when nothing has
     /// arrived for the allowed time.
     pub fn tick(&mut self, now: Micros) {
-        self.update_metrics(now.max(self.metrics_at));
         let silence = i64::try_from(self.t.silence_secs).unwrap_or(i64::MAX / SECOND);
         let last = self.last_ts.unwrap_or(now);
         if self.last_ts.is_some()
@@ -368,7 +344,7 @@ impl Watch {
     }
 
     /// The end of the input (or a periodic pass of a live one): scores beacons over everything
-    /// seen and brings the metrics up to date.
+    /// seen.
     pub fn finish(&mut self) {
         let live: Vec<(FlowKey, Flow)> = self
             .flows
@@ -383,9 +359,11 @@ impl Watch {
             self.settle(k, f);
         }
         self.beacon_pass();
-        self.metrics_at = Micros::MIN / 2;
-        let ts = self.last_ts.unwrap_or(0);
-        self.update_metrics(ts);
+    }
+
+    /// The latest input time seen (frames, flow records or drop counts), if any.
+    pub fn input_time(&self) -> Option<Micros> {
+        self.last_ts
     }
 }
 

@@ -24,7 +24,6 @@ impl Watch {
     /// window (for beacon scoring) without the packet clock's jump and silence checks, which
     /// for flow input run on the collector's wall clock ([`Watch::input_silent`]).
     pub(super) fn observe(&mut self, ts: Micros) {
-        self.update_metrics(ts);
         let first = *self.first_ts.get_or_insert(ts);
         self.first_ts = Some(first.min(ts));
         let last = self.last_ts.unwrap_or(ts).max(ts);
@@ -41,7 +40,6 @@ impl Watch {
     /// The input (a collector socket, a live interface) has been silent since `since`, by the
     /// wall clock `now`: raises [`Rule::SensorSilent`] once per silence when that is too long.
     pub fn input_silent(&mut self, now: Micros, since: Micros) {
-        self.update_metrics(now.max(self.metrics_at));
         let silence = i64::try_from(self.t.silence_secs).unwrap_or(i64::MAX / SECOND);
         if now.saturating_sub(since) > silence.saturating_mul(SECOND) {
             let a = Alert::new(
