@@ -9,6 +9,7 @@
 //! per pixel, to show how cost grows with size.
 
 mod audit;
+mod gate;
 mod intake;
 mod link;
 mod vault;
@@ -134,6 +135,22 @@ enum Cmd {
         #[arg(long)]
         sluis: Option<PathBuf>,
     },
+    /// The depot taking in a bundle from a medium (survey, copy, SHA-256, fsync) against
+    /// `sha256sum` of the target and `cp -r` + `sync` + `sha256sum`, 64 MiB to 2 GiB.
+    Gate {
+        /// Repetitions per size and tool (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// One 64 MiB target, one run (for CI smoke runs).
+        #[arg(long)]
+        quick: bool,
+        /// Where to work (default: a new directory under the current one, on disk).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Internal: the depot's copy-in of `gate`, as its own process.
+    #[command(hide = true)]
+    GateCopy { medium: PathBuf, dest: PathBuf },
     /// Internal: the receiving side of `link`.
 
     #[command(hide = true)]
@@ -486,6 +503,14 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Sanitize { reps, quick, sluis } => sanitize_bench(reps, quick, sluis),
         Cmd::Measure { argv } => measure_child(&argv),
+        Cmd::GateCopy { medium, dest } => gate::copy(&medium, &dest),
+        Cmd::Gate { reps, quick, dir } => with_dir(dir, |d| {
+            if quick {
+                gate::run(d, 1, &[64])
+            } else {
+                gate::run(d, reps, &[64, 256, 1024, 2048])
+            }
+        }),
         Cmd::Audit { quick, dir } => with_dir(dir, |d| audit::run(d, quick)),
         Cmd::Vault { reps, quick, dir } => with_dir(dir, |d| vault::run(d, reps, quick)),
         Cmd::Link { quick, gib, dir } => {

@@ -1,0 +1,22 @@
+//! The sluis update gate: no vendor update reaches a scanner unverified, unapproved or unlogged.
+//!
+//! Nothing enters the scanner enclave over the network. The customs-side station writes a
+//! **release bundle** (a directory: `bundle.json`, `metadata/` as a TUF repository, `targets/`,
+//! `proofs/`) to removable media; a person carries it in; the enclave-side depot takes it in from
+//! a read-only mount and serves scanners only bytes that passed every check.
+//!
+//! Built so far, the depot's first line:
+//!
+//! * [`medium`]: the medium read as hostile input and copied into the depot's own store before
+//!   anything reads it (descriptor-relative walk that never follows a link, fixed layout, bounded
+//!   names, depth, counts and sizes, a file that changes while read refused), each refusal typed.
+//! * [`bundle`]: the manifest, its fields and validity, the depot's clock, and the chain of
+//!   bundles (replayed, forked and skipped media).
+//!
+//! Both are under the hostile-parser lints and fuzzed (`fuzz/fuzz_targets/bundle.rs`).
+
+pub mod bundle;
+pub mod medium;
+
+pub use bundle::{Follows, Manifest, ManifestError};
+pub use medium::{BundleCopy, Limits, MediumError, Refusal, copy_in};
