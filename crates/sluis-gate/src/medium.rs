@@ -568,6 +568,8 @@ impl Survey {
     /// must). On any error the partial copy is removed.
     pub fn copy_to(&self, dest: &Path) -> Result<BundleCopy, MediumError> {
         let parent = dest.parent().unwrap_or(Path::new("."));
+        sluis_secret::create_dirs(parent)
+            .map_err(|e| io(format!("create {}", parent.display()), e))?;
         let vfs = rustix::fs::statvfs(parent)
             .map_err(|e| io(format!("examine {}", parent.display()), e))?;
         let free = vfs.f_bavail.saturating_mul(vfs.f_frsize);
@@ -582,8 +584,6 @@ impl Survey {
                 free,
             });
         }
-        sluis_secret::create_dirs(parent)
-            .map_err(|e| io(format!("create {}", parent.display()), e))?;
         std::fs::DirBuilder::new()
             .mode_private()
             .create(dest)

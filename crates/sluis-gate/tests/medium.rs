@@ -123,6 +123,11 @@ fn a_bundle_is_copied_whole_owner_only_with_its_digests() {
     assert_eq!(sha256(&copy.root.join(&f.path)), f.sha256);
     // A second medium cannot be copied over the first.
     assert_eq!(m.copy().unwrap_err().code(), "medium.io");
+    // A store that does not exist yet is made, owner only.
+    let fresh = m.store.with_file_name("fresh");
+    medium::copy_in(&m.root, &fresh.join("b-2"), &Limits::default()).unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
 }
 
 /// Sets the process umask (tests in this binary do not depend on it otherwise).
