@@ -52,6 +52,9 @@ pub enum Action {
     Session,
     /// Requests the workstation refused (401, 403), counted per actor, route and minute.
     Deny,
+    /// The update gate saw a vendor release: its name and SHA-256 digest, accepted the first
+    /// time, refused when a second digest comes for the same name (`sluis_gate::releases`).
+    Release,
 }
 
 /// How it ended.

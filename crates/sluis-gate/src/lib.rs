@@ -14,9 +14,16 @@
 //!   bundles (replayed, forked and skipped media).
 //!
 //! Both are under the hostile-parser lints and fuzzed (`fuzz/fuzz_targets/bundle.rs`).
+//!
+//! And the station's first rule:
+//!
+//! * [`releases`]: one digest per (vendor, product, version), applied from the transparency
+//!   log's own records and checked by an auditor from the same records.
 
 pub mod bundle;
 pub mod medium;
+pub mod releases;
 
 pub use bundle::{Follows, Manifest, ManifestError};
 pub use medium::{BundleCopy, Limits, MediumError, Refusal, copy_in};
+pub use releases::{ReleaseBook, ReleaseName, Verdict};
