@@ -6,7 +6,7 @@ use clap::Subcommand;
 use sha2::Digest as _;
 use sluis_audit::remote::HttpSource;
 use sluis_audit::verify::LogSource;
-use sluis_audit::{FsStore, NoteVerifier, Policy, verify_log, verify_receipt};
+use sluis_audit::{FsStore, NoteVerifier, Policy, verify_log_records, verify_receipt};
 
 use crate::failure::Failure;
 use crate::files::write_bytes;
@@ -154,10 +154,16 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
                     Box::new(FsStore::reader(local_log(&log)?))
                 };
             let bar = crate::progress::progress_bar(0, "verifying");
-            let report = verify_log(source.as_ref(), &policy, |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            });
+            let mut releases = sluis_gate::RuleCheck::default();
+            let report = verify_log_records(
+                source.as_ref(),
+                &policy,
+                |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+                |at, record| releases.record(at, record),
+            );
             bar.finish_and_clear();
             let report = report.map_err(|e| {
                 Failure::Verification(anyhow::anyhow!("{}: {e}", source.describe()))
@@ -182,6 +188,21 @@ pub(crate) fn run(cmd: Command) -> Result<(), Failure> {
             }
             if let Some(k) = report.consistent_with {
                 println!("consistent with the checkpoint you kept (size {k})");
+            }
+            // The update gate's rule, from the verified records: one digest per release.
+            println!(
+                "releases: {} named, {} second digests refused",
+                releases.releases(),
+                releases.refused()
+            );
+            if let Some(first) = releases.breaches().first() {
+                for b in releases.breaches() {
+                    eprintln!("sluis audit: release rule broken: {b}");
+                }
+                return Err(Failure::Verification(anyhow::anyhow!(
+                    "the log verifies, but its release records break the one-digest rule ({} breaches; the first: {first})",
+                    releases.breaches().len()
+                )));
             }
             if let Some(p) = save {
                 write_bytes(&p, &report.checkpoint_bytes)?;

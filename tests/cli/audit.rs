@@ -1,12 +1,13 @@
 //! `sluis audit` and `sluis witness` as an auditor runs them: a log verified from a directory
 //! and over HTTP (Python's http.server serving the files as they are), a witness over HTTP
-//! cosigning, tampering found and named.
+//! cosigning, tampering found and named, the update gate's one-digest rule checked from the
+//! log's records.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::{assert_exit, init_vault, s, sluis, stdout, synth_many};
+use crate::{assert_exit, init_vault, s, sluis, stderr, stdout, synth_many};
 
 /// A child process killed when dropped.
 struct Server(Child);
@@ -320,4 +321,60 @@ fn a_witness_over_http_cosigns_and_receipts_carry_its_cosignature() {
     assert_eq!(a["witness_cosignatures"], 1, "{body}");
     assert_eq!(a["witnesses"][0]["name"], "witness.auditor.test", "{body}");
     assert_eq!(a["witnesses"][0]["cosigned_latest"], true, "{body}");
+}
+
+#[test]
+fn the_auditor_finds_two_digests_accepted_for_one_release() {
+    use sluis_gate::releases::{ReleaseBook, ReleaseName, Seen};
+    let dir = tempfile::tempdir().unwrap();
+    let v = init_vault(dir.path());
+    let station = sluis_audit::ActorId::new("sluis-gate").unwrap();
+    let name = |version: &str| ReleaseName::new("acme", "xr-9000", version).unwrap();
+    let log = |seen: &Seen| {
+        let vault = sluis_vault::Vault::open(&v).unwrap();
+        vault
+            .log_release(
+                &seen.name.object(),
+                seen.outcome(),
+                &seen.detail(),
+                &station,
+            )
+            .unwrap();
+    };
+    // A station that keeps the rule: the same digest twice is fine, a second one is refused.
+    let mut book = ReleaseBook::default();
+    for (version, digest) in [("4.2.1", 1u8), ("4.2.1", 1), ("4.2.1", 2), ("4.2.2", 3)] {
+        log(&book.see(name(version), [digest; 32]).1);
+    }
+    let verify = || {
+        sluis(&[
+            "audit",
+            "verify",
+            "--log",
+            s(&v.join("log")),
+            "--key",
+            s(&v.join("log.pub")),
+        ])
+    };
+    let o = verify();
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("releases: 2 named, 1 second digests refused"),
+        "{}",
+        stdout(&o)
+    );
+    // A station that accepted a second digest for 4.2.2 (a build made for this authority).
+    log(&Seen {
+        name: name("4.2.2"),
+        digest: [9; 32],
+        first: None,
+        accepted: true,
+    });
+    let o = verify();
+    assert_exit(&o, 5);
+    assert!(
+        stderr(&o).contains("release rule broken: acme/xr-9000/4.2.2: accepted with"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -25,5 +25,7 @@ pub use log::{Appended, Batching, Log, LogError};
 pub use merkle::Hash;
 pub use record::{Action, ActorId, AuditRecord, Outcome};
 pub use tiles::{FsStore, TileStore};
-pub use verify::{LogSource, Policy, Report, VerifyError, verify_log, verify_receipt};
+pub use verify::{
+    LogSource, Policy, Report, VerifyError, verify_log, verify_log_records, verify_receipt,
+};
 pub use witness::Witness;

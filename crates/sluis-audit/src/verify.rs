@@ -353,7 +353,20 @@ fn fetch_tiled(
 pub fn verify_log(
     source: &dyn LogSource,
     policy: &Policy,
+    progress: impl FnMut(u64, u64),
+) -> Result<Report, VerifyError> {
+    verify_log_records(source, policy, progress, |_, _| {})
+}
+
+/// [`verify_log`], handing each record to `on_record` with its index as it is read (with
+/// `policy.records` set; otherwise records are not decoded and `on_record` is not called). A
+/// record handed out is from the log being verified, not yet from a verified log: act on what
+/// was handed out only once this returns `Ok`.
+pub fn verify_log_records(
+    source: &dyn LogSource,
+    policy: &Policy,
     mut progress: impl FnMut(u64, u64),
+    mut on_record: impl FnMut(u64, &AuditRecord),
 ) -> Result<Report, VerifyError> {
     let log = policy
         .log
@@ -415,10 +428,11 @@ pub fn verify_log(
         for (i, entry) in entries.iter().take(width).enumerate() {
             let index = n * TILE_WIDTH as u64 + i as u64;
             if policy.records {
-                AuditRecord::decode(entry).map_err(|e| VerifyError::Record {
+                let record = AuditRecord::decode(entry).map_err(|e| VerifyError::Record {
                     index,
                     reason: e.to_string(),
                 })?;
+                on_record(index, &record);
             }
             for tile in edge.append(leaf_hash(entry)) {
                 compare_tile(source, tile.level, tile.index, &tile.hashes)?;

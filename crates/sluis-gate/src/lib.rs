@@ -26,4 +26,4 @@ pub mod releases;
 
 pub use bundle::{Follows, Manifest, ManifestError};
 pub use medium::{BundleCopy, Limits, MediumError, Refusal, copy_in};
-pub use releases::{ReleaseBook, ReleaseName, Verdict};
+pub use releases::{ReleaseBook, ReleaseName, RuleCheck, Verdict};

@@ -171,18 +171,26 @@ impl Seen {
     /// The record the station appends: by `actor` (the station's role name or an officer's
     /// pseudonym), from `origin` (its configured component).
     pub fn record(&self, actor: ActorId, origin: &str) -> AuditRecord {
-        let outcome = if self.accepted {
+        AuditRecord::new(Action::Release, actor, origin, self.outcome())
+            .object(self.name.object())
+            .detail(self.detail())
+    }
+
+    /// The record's outcome: `success` when accepted, `denied` when refused.
+    pub fn outcome(&self) -> Outcome {
+        if self.accepted {
             Outcome::Success
         } else {
             Outcome::Denied
-        };
-        let detail = match &self.first {
+        }
+    }
+
+    /// The record's detail: `sha256=<hex>`, and ` first=<hex>` on a refusal.
+    pub fn detail(&self) -> String {
+        match &self.first {
             Some(f) => format!("sha256={} first={}", hex(&self.digest), hex(f)),
             None => format!("sha256={}", hex(&self.digest)),
-        };
-        AuditRecord::new(Action::Release, actor, origin, outcome)
-            .object(self.name.object())
-            .detail(detail)
+        }
     }
 
     /// Reads a release record; `None` for a record of another action or shape.
@@ -305,37 +313,72 @@ pub enum Breach {
     },
 }
 
-/// The auditor's check, offline, over a log's records with their indices (from a verified
-/// log): one accepted digest per name, and every refusal against the digest accepted first.
-pub fn audit<'a>(records: impl IntoIterator<Item = (u64, &'a AuditRecord)>) -> Vec<Breach> {
-    let mut first: BTreeMap<ReleaseName, (Digest, u64)> = BTreeMap::new();
-    let mut breaches = Vec::new();
-    for (at, r) in records {
+/// The auditor's check, offline, fed a verified log's records with their indices one at a time
+/// (as `sluis_audit::verify_log_records` hands them out): one accepted digest per name, and
+/// every refusal against the digest accepted first. Holds one entry per release name, never the
+/// records.
+#[derive(Debug, Default)]
+pub struct RuleCheck {
+    first: BTreeMap<ReleaseName, (Digest, u64)>,
+    refused: u64,
+    breaches: Vec<Breach>,
+}
+
+impl RuleCheck {
+    /// Takes in one record (records of other actions are skipped).
+    pub fn record(&mut self, at: u64, r: &AuditRecord) {
         let Some(seen) = Seen::from_record(r) else {
-            continue;
+            return;
         };
         if seen.accepted {
-            match first.get(&seen.name) {
+            match self.first.get(&seen.name) {
                 None => {
-                    first.insert(seen.name, (seen.digest, at));
+                    self.first.insert(seen.name, (seen.digest, at));
                 }
-                Some(&(f, first_at)) if f != seen.digest => breaches.push(Breach::TwoAccepted {
-                    name: seen.name,
-                    first: f,
-                    first_at,
-                    second: seen.digest,
-                    at,
-                }),
+                Some(&(f, first_at)) if f != seen.digest => {
+                    self.breaches.push(Breach::TwoAccepted {
+                        name: seen.name,
+                        first: f,
+                        first_at,
+                        second: seen.digest,
+                        at,
+                    });
+                }
                 Some(_) => {}
             }
-        } else if first.get(&seen.name).map(|&(f, _)| Some(f)) != Some(seen.first) {
-            breaches.push(Breach::RefusalWithoutFirst {
+        } else if self.first.get(&seen.name).map(|&(f, _)| f) == seen.first {
+            self.refused = self.refused.saturating_add(1);
+        } else {
+            self.breaches.push(Breach::RefusalWithoutFirst {
                 name: seen.name,
                 at,
             });
         }
     }
-    breaches
+
+    /// Release names accepted so far.
+    pub fn releases(&self) -> usize {
+        self.first.len()
+    }
+
+    /// Second digests refused as the rule says.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The breaches found, in log order.
+    pub fn breaches(&self) -> &[Breach] {
+        &self.breaches
+    }
+}
+
+/// [`RuleCheck`] over all of `records` at once.
+pub fn audit<'a>(records: impl IntoIterator<Item = (u64, &'a AuditRecord)>) -> Vec<Breach> {
+    let mut check = RuleCheck::default();
+    for (at, r) in records {
+        check.record(at, r);
+    }
+    check.breaches
 }
 
 #[cfg(test)]

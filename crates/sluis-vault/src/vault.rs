@@ -723,6 +723,28 @@ impl Vault {
         Ok(appended.index)
     }
 
+    /// Records what the update gate's station saw of a vendor release ([`Action::Release`]):
+    /// `object` is the release's name as a code (`release:<vendor>/<product>/<version>`),
+    /// `detail` its digests (`sha256=<hex>`), never free text; see `sluis_gate::releases`.
+    /// Returns the record's index once it is durable.
+    pub fn log_release(
+        &self,
+        object: &str,
+        outcome: Outcome,
+        detail: &str,
+        actor: &ActorId,
+    ) -> Result<u64, VaultError> {
+        let appended = self.log_event(
+            Action::Release,
+            actor,
+            Some(object),
+            outcome,
+            None,
+            Some(detail.chars().take(256).collect()),
+        )?;
+        Ok(appended.index)
+    }
+
     /// Logs a change to a workstation account (a configuration record): whose account (its
     /// pseudonym, never its name), what changed, by whom. Returns the record's index.
     pub fn log_account(
