@@ -15,14 +15,19 @@
 //!
 //! Both are under the hostile-parser lints and fuzzed (`fuzz/fuzz_targets/bundle.rs`).
 //!
-//! And the station's first rule:
+//! And the station's first checks:
 //!
+//! * [`vendor`]: the vendor's own signature on a release, necessary and never sufficient: a
+//!   [`vendor::VendorVerifier`] per scheme, built for detached OpenPGP signatures (the `pgp`
+//!   crate), the release streamed through the hash, signatures and key files bounded and
+//!   fuzzed (`fuzz/fuzz_targets/vendor.rs`).
 //! * [`releases`]: one digest per (vendor, product, version), applied from the transparency
 //!   log's own records and checked by an auditor from the same records.
 
 pub mod bundle;
 pub mod medium;
 pub mod releases;
+pub mod vendor;
 
 pub use bundle::{Follows, Manifest, ManifestError};
 pub use medium::{BundleCopy, Limits, MediumError, Refusal, copy_in};

@@ -10,3 +10,4 @@
 )]
 
 mod medium;
+mod vendor;
