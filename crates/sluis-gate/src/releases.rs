@@ -7,7 +7,7 @@
 //! the state behind it, cannot give this authority other bytes under a version others run
 //! without the log showing two digests for it). The rule is applied by the station from the log
 //! itself ([`ReleaseBook::from_records`]), so there is no second store to disagree with it, and
-//! an auditor checks it offline from the same records ([`audit`]).
+//! an auditor checks it offline from the same records ([`RuleCheck`], which `sluis audit verify` runs).
 //!
 //! The names are codes (the log holds no free text): each part `[a-z0-9][a-z0-9._+-]*`, the
 //! vendor and product at most 32 bytes, the version at most 48.
@@ -372,15 +372,6 @@ impl RuleCheck {
     }
 }
 
-/// [`RuleCheck`] over all of `records` at once.
-pub fn audit<'a>(records: impl IntoIterator<Item = (u64, &'a AuditRecord)>) -> Vec<Breach> {
-    let mut check = RuleCheck::default();
-    for (at, r) in records {
-        check.record(at, r);
-    }
-    check.breaches
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -388,6 +379,14 @@ mod tests {
 
     fn name(v: &str) -> ReleaseName {
         ReleaseName::new("acme", "xr-9000", v).unwrap()
+    }
+
+    fn check(log: &[AuditRecord]) -> RuleCheck {
+        let mut check = RuleCheck::default();
+        for (i, r) in log.iter().enumerate() {
+            check.record(i as u64, r);
+        }
+        check
     }
 
     fn actor() -> ActorId {
@@ -444,7 +443,7 @@ mod tests {
         assert_eq!(again.releases().count(), 2);
         assert_eq!(again.refused().len(), 1);
         // And the auditor finds the log keeps the rule.
-        assert!(audit(log.iter().enumerate().map(|(i, r)| (i as u64, r))).is_empty());
+        assert!(check(&log).breaches().is_empty());
     }
 
     #[test]
@@ -466,7 +465,8 @@ mod tests {
             }
             .record(actor(), "station"),
         ];
-        let breaches = audit(log.iter().enumerate().map(|(i, r)| (i as u64, r)));
+        let check = check(&log);
+        let breaches = check.breaches();
         assert_eq!(breaches.len(), 2, "{breaches:?}");
         assert!(matches!(
             &breaches[0],
